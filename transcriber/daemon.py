@@ -1,0 +1,261 @@
+"""Wiring: lock, recovery, watcher, queue, dispatcher slots, housekeeping, shutdown.
+
+``Daemon`` is what the CLI runs and what the API (same process) talks to:
+``submit``, ``cancel``, ``job`` and ``queue_position`` are its public face.
+Nothing here imports torch; inference lives in the worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from transcriber import sidecars
+from transcriber.config import Config
+from transcriber.dispatcher import AfterInterrupt, Slot, SlotTiming
+from transcriber.engine import EngineFactory, EngineOptions, WhisperXEngine
+from transcriber.folder import SharedFolder
+from transcriber.job_queue import JobQueue
+from transcriber.jobs import Job, Source, Status, TranscriptionSettings, new_job, retry_due
+from transcriber.lock import InstanceLock
+from transcriber.recovery import Action, recover
+from transcriber.retry import RetryPolicy
+from transcriber.sidecars import utc_now
+from transcriber.store import JobStore
+from transcriber.watcher import Watcher
+from transcriber.worker import WorkerHandle, WorkerLimits
+
+log = logging.getLogger("Daemon")
+
+HOUSEKEEPING_INTERVAL_SECONDS = 0.05
+RETRY_CHECK_INTERVAL_SECONDS = 0.5
+
+
+def default_settings(config: Config) -> TranscriptionSettings:
+    w = config.whisperx
+    return TranscriptionSettings(
+        model_size=w.model_size, language=w.language, temperature=w.temperature,
+        compute_type=w.compute_type, device=w.device, debug=config.api.debug,
+    )
+
+
+def engine_options(config: Config) -> EngineOptions:
+    w = config.whisperx
+    return EngineOptions(
+        models_dir=str(config.models.dir), cache_dir=str(config.models.cache_dir),
+        allow_download=config.models.allow_download, batch_size=w.batch_size, beam_size=w.beam_size,
+        cpu_threads=w.cpu_threads, align=w.align, diarize=w.diarize,
+    )
+
+
+def worker_limits(config: Config) -> WorkerLimits:
+    return WorkerLimits(
+        idle_unload_seconds=config.whisperx.model_idle_unload_seconds,
+        progress_interval_seconds=config.processing.progress_interval_seconds,
+        log_level=config.logging.level,
+    )
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    name: str
+    pid: int | None
+    alive: bool
+    memory_bytes: int
+    restarts: int
+    running: str | None
+
+
+class Daemon:
+    def __init__(self, config: Config, engine_factory: EngineFactory = WhisperXEngine) -> None:
+        self.config = config
+        self.engine_factory = engine_factory
+        self.settings = default_settings(config)
+        self.folder = SharedFolder(config.shared_directory, config.watch.extensions, config.watch.recursive)
+        self.store = JobStore(self.folder, config.output.json_indent)
+        self.queue = JobQueue()
+        self.policy = RetryPolicy(config.processing.retry_backoff_seconds, config.processing.retry_backoff_max_seconds)
+        self.lock = InstanceLock(self.folder.lock_path)
+        self.watcher = Watcher(self.folder, config.watch, self._on_file_ready, self._is_settled)
+        self.slots: list[Slot] = []
+        self.stopping = threading.Event()
+        self.force_stop = threading.Event()  # a second signal: skip the grace period
+        self._housekeeping = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
+        self._paused = False
+        self._next_retry_check = 0.0
+        self.started_at: datetime | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Raises AlreadyRunningError, ModelError or OSError before anything runs."""
+        self.folder.prepare()
+        self.lock.acquire()
+        try:
+            self.engine_factory.verify(self.settings, engine_options(self.config))
+            self._recover()
+            self._start_slots()
+            self.watcher.start()
+            self.watcher.tick()  # the startup scan, before we report ready
+            self._housekeeping.start()
+        except BaseException:
+            self.lock.release()
+            raise
+        self.started_at = utc_now()
+        log.info("Daemon started on %s (pid lock %s)", self.folder.root, self.folder.lock_path.name)
+
+    def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop taking jobs; let running ones finish within the grace period,
+        then interrupt them (they stay queued on disk). Nothing is lost."""
+        if self.stopping.is_set():
+            return
+        grace = self.config.processing.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        log.info("Shutting down (grace period %g s)", grace)
+        self.stopping.set()
+        for slot in self.slots:
+            slot.stopping.set()
+        deadline = time.monotonic() + grace
+        for slot in self.slots:
+            while slot.running_filename is not None and time.monotonic() < deadline:
+                if self.force_stop.wait(0.05):
+                    break
+            slot.interrupt_current()
+            slot.join(10.0)
+            slot.worker.stop()
+        self.watcher.stop()
+        if self._housekeeping.is_alive():
+            self._housekeeping.join(5.0)
+        self.lock.release()
+        log.info("Stopped")
+
+    def _start_slots(self) -> None:
+        options, limits = engine_options(self.config), worker_limits(self.config)
+        timing = SlotTiming(self.config.processing.timeout_seconds, self.config.processing.progress_interval_seconds)
+        for number in range(1, self.config.processing.max_concurrent_tasks + 1):
+            worker = WorkerHandle(
+                self.engine_factory, options, limits, self.config.processing.worker_memory_limit_mb,
+                name=f"worker-{number}",
+            )
+            if self.config.whisperx.preload_model:
+                worker.preload(self.settings)
+            else:
+                worker.start()
+            slot = Slot(f"slot-{number}", worker, self.store, self.queue, self.folder, self.policy, timing)
+            slot.start()
+            self.slots.append(slot)
+
+    # -- what the API uses ---------------------------------------------------
+
+    def submit(
+        self, filename: str, settings: TranscriptionSettings | None = None, source: Source = Source.API,
+    ) -> Job:
+        """Queue ``filename`` (already validated, relative to the folder) unless it is active."""
+        existing = self.store.get(filename)
+        if existing is not None:
+            if source is Source.API and existing.priority > 1:
+                self.queue.reprioritise(filename, 1)
+            return existing
+        job = new_job(
+            filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
+        )
+        self.store.save(job)
+        self.queue.put(filename, job.priority)
+        return job
+
+    def cancel(self, filename: str, after: AfterInterrupt | None = None) -> bool:
+        """Remove ``filename`` from the queue, or interrupt it when running.
+
+        ``after`` receives the interrupted job (default: forget it and its
+        sidecar).  True when there was something to cancel.
+        """
+        job = self.store.get(filename)
+        if job is None:
+            return False
+        self.queue.remove(filename)
+        finish = after or (lambda interrupted: self.store.drop(interrupted, "cancelled"))
+        for slot in self.slots:
+            if slot.interrupt(filename, finish):
+                return True
+        current = self.store.get(filename)
+        if current is not None and current.status is not Status.PROCESSING:
+            finish(current)
+        return True
+
+    def job(self, filename: str) -> Job | None:
+        return self.store.get(filename)
+
+    def queue_position(self, filename: str) -> int | None:
+        return self.queue.position(filename)
+
+    def workers(self) -> list[WorkerState]:
+        return [
+            WorkerState(s.worker.name, s.worker.pid, s.worker.is_alive(), s.worker.memory_bytes(),
+                        s.worker.restarts, s.running_filename)
+            for s in self.slots
+        ]
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # -- internals -----------------------------------------------------------
+
+    def _recover(self) -> None:
+        snapshot = self.folder.snapshot()
+        now = utc_now()
+        for filename in sorted(snapshot.in_progress):
+            job = sidecars.read_in_progress(self.folder.audio_path(filename))
+            if job is None:
+                continue  # unreadable: treated as absent, the scan finds the audio again
+            outcome = recover(job, filename in snapshot.audio, filename in snapshot.results, now, self.policy)
+            self._apply_recovery(outcome.action, outcome.job)
+
+    def _apply_recovery(self, action: Action, job: Job) -> None:
+        log.info("Recovered %s: %s (was %s)", job.filename, action.value, job.status.value)
+        if action is Action.DISCARD:
+            sidecars.remove_in_progress(self.folder.audio_path(job.filename))
+        elif action is Action.QUARANTINE:
+            self.store.quarantine(job)
+        else:
+            self.store.save(job)
+            if action is Action.ENQUEUE:
+                self.queue.put(job.filename, job.priority)
+
+    def _on_file_ready(self, filename: str) -> None:
+        if not self.stopping.is_set():
+            self.submit(filename, source=Source.SCAN)
+
+    def _is_settled(self, filename: str) -> bool:
+        if filename in self.store:
+            return True
+        return sidecars.result_path(self.folder.audio_path(filename)).exists()
+
+    def _housekeeping_loop(self) -> None:
+        while not self.stopping.wait(HOUSEKEEPING_INTERVAL_SECONDS):
+            try:
+                self._note_pause()
+                self.watcher.tick()
+                self._promote_due_retries()
+            except OSError as exc:  # e.g. the share went away for a moment; try again next tick
+                log.error("Housekeeping failed: %s", exc)
+
+    def _note_pause(self) -> None:
+        paused = self.folder.is_paused()
+        if paused != self._paused:
+            self._paused = paused
+            log.info("Paused: %s exists, no new job starts" if paused else "Resumed: %s removed",
+                     self.folder.pause_path.name)
+
+    def _promote_due_retries(self) -> None:
+        now_monotonic = time.monotonic()
+        if now_monotonic < self._next_retry_check:
+            return
+        self._next_retry_check = now_monotonic + RETRY_CHECK_INTERVAL_SECONDS
+        now = utc_now()
+        for job in self.store.active():
+            if job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now:
+                self.store.save(retry_due(job))
+                self.queue.put(job.filename, job.priority)

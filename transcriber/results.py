@@ -1,0 +1,50 @@
+"""The ``.result`` document (DESIGN §4): the seed's schema, extended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import metadata
+from typing import Any
+
+from transcriber.engine import Transcript
+from transcriber.jobs import Job
+from transcriber.sidecars import format_time
+
+
+def build_result(
+    job: Job, transcript: Transcript, duration_seconds: float, started: datetime, finished: datetime,
+) -> dict[str, Any]:
+    settings = job.settings.to_dict()
+    settings.pop("debug", None)
+    engine: dict[str, Any] = {"whisperx": whisperx_version(), "model": transcript.model}
+    result_metadata: dict[str, Any] = {
+        "confidence": transcript.confidence,
+        "word_count": len(transcript.text.split()),
+        "language_probability": transcript.language_probability,
+        "attempts": job.current_attempt,
+        "engine": engine,
+    }
+    if transcript.warnings:
+        result_metadata["warnings"] = list(transcript.warnings)
+    return {
+        "task_id": job.task_id,
+        "filename": job.filename,
+        "processing_start": format_time(started),
+        "processing_end": format_time(finished),
+        "duration_seconds": duration_seconds,
+        "processing_time_seconds": round((finished - started).total_seconds(), 3),
+        "settings": settings,
+        "transcription": {
+            "text": transcript.text,
+            "language": transcript.language,
+            "segments": transcript.segments,
+        },
+        "metadata": result_metadata,
+    }
+
+
+def whisperx_version() -> str | None:
+    try:
+        return metadata.version("whisperx")
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,188 @@
+"""Sidecar files: the job state on disk, written atomically (DESIGN §4).
+
+``call.mp3.in_progress`` holds a queued, processing or failing job;
+``call.mp3.result`` the finished transcript.  Every write goes to a temp file
+in the same folder, is fsynced, replaces the target with ``os.replace`` and
+fsyncs the folder, so a reader (or a restart after a crash) sees the old file
+or the new one, never a torn one.  An unreadable sidecar is logged and
+treated as absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from transcriber.jobs import (
+    Attempt,
+    AttemptError,
+    AttemptStatus,
+    Job,
+    Progress,
+    Source,
+    Stage,
+    Status,
+    TranscriptionSettings,
+)
+
+log = logging.getLogger("Sidecars")
+
+IN_PROGRESS_SUFFIX = ".in_progress"
+RESULT_SUFFIX = ".result"
+SIDECAR_SUFFIXES = (IN_PROGRESS_SUFFIX, RESULT_SUFFIX)
+TEMP_PREFIX = ".tmp-"
+
+
+def in_progress_path(audio: Path) -> Path:
+    return audio.with_name(audio.name + IN_PROGRESS_SUFFIX)
+
+
+def result_path(audio: Path) -> Path:
+    return audio.with_name(audio.name + RESULT_SUFFIX)
+
+
+def format_time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None = 2) -> None:
+    """Write ``document`` so that ``path`` is never seen half-written.
+
+    Raises OSError (ENOSPC, EROFS, …) with the target untouched.
+    """
+    data = json.dumps(document, ensure_ascii=False, indent=indent).encode("utf-8")
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(data)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        _remove_quietly(Path(temp_name))
+        raise
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The parsed document, or None when absent or unreadable (logged)."""
+    try:
+        with path.open("rb") as handle:
+            document = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("Ignoring unreadable sidecar %s: %s", path.name, exc)
+        return None
+    if not isinstance(document, dict):
+        log.warning("Ignoring sidecar %s: not a JSON object", path.name)
+        return None
+    return document
+
+
+def write_in_progress(audio: Path, job: Job) -> None:
+    write_json_atomic(in_progress_path(audio), job_to_dict(job))
+
+
+def read_in_progress(audio: Path) -> Job | None:
+    document = read_json(in_progress_path(audio))
+    if document is None:
+        return None
+    try:
+        return job_from_dict(document)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("Ignoring malformed sidecar %s: %s", in_progress_path(audio).name, exc)
+        return None
+
+
+def remove_in_progress(audio: Path) -> None:
+    _remove_quietly(in_progress_path(audio))
+    fsync_folder(audio.parent)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return {
+        "task_id": job.task_id,
+        "filename": job.filename,
+        "creation_time": format_time(job.creation_time),
+        "status": job.status.value,
+        "source": job.source.value,
+        "priority": job.priority,
+        "current_attempt": job.current_attempt,
+        "max_attempts": job.max_attempts,
+        "next_attempt_at": format_time(job.next_attempt_at),
+        "settings": job.settings.to_dict(),
+        "progress_info": {"stage": job.progress.stage.value, "percentage": job.progress.percentage},
+        "attempts": [_attempt_to_dict(a) for a in job.attempts],
+    }
+
+
+def _attempt_to_dict(attempt: Attempt) -> dict[str, Any]:
+    error = None if attempt.error is None else {"code": attempt.error.code, "message": attempt.error.message}
+    return {
+        "attempt_number": attempt.attempt_number,
+        "start_time": format_time(attempt.start_time),
+        "end_time": format_time(attempt.end_time),
+        "status": attempt.status.value,
+        "error": error,
+    }
+
+
+def job_from_dict(document: dict[str, Any]) -> Job:
+    progress = document.get("progress_info") or {}
+    return Job(
+        task_id=str(document["task_id"]),
+        filename=str(document["filename"]),
+        creation_time=parse_time(document["creation_time"]) or utc_now(),
+        status=Status(document["status"]),
+        source=Source(document.get("source", "scan")),
+        priority=int(document.get("priority", 2)),
+        settings=TranscriptionSettings.from_dict(document["settings"]),
+        max_attempts=int(document["max_attempts"]),
+        current_attempt=int(document.get("current_attempt", 0)),
+        next_attempt_at=parse_time(document.get("next_attempt_at")),
+        progress=Progress(Stage(progress.get("stage", "queued")), float(progress.get("percentage", 0.0))),
+        attempts=tuple(_attempt_from_dict(a) for a in document.get("attempts", [])),
+    )
+
+
+def _attempt_from_dict(document: dict[str, Any]) -> Attempt:
+    error = document.get("error")
+    return Attempt(
+        attempt_number=int(document["attempt_number"]),
+        start_time=parse_time(document["start_time"]) or utc_now(),
+        status=AttemptStatus(document["status"]),
+        end_time=parse_time(document.get("end_time")),
+        error=None if not error else AttemptError(str(error["code"]), str(error["message"])),
+    )

@@ -1,0 +1,136 @@
+"""The job table: active jobs in memory, persisted to sidecars on every change.
+
+Every change of a job goes through :meth:`JobStore.save`, :meth:`complete`,
+:meth:`quarantine` or :meth:`drop`, which write the folder first and only
+then update memory and tell the listeners (the API's long-polls, the
+PostgreSQL mirror).  A failed write raises OSError and leaves memory as it
+was, so the daemon never believes something the folder does not say.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transcriber import sidecars
+from transcriber.folder import SharedFolder
+from transcriber.jobs import Job, Status
+
+log = logging.getLogger("Store")
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """What listeners receive: the job after the change, and what happened."""
+
+    job: Job
+    event: str  # "saved", "completed", "quarantined", "dropped"
+    result: dict[str, Any] | None = None
+
+
+Listener = Callable[[JobEvent], None]
+
+
+class JobStore:
+    def __init__(self, folder: SharedFolder, json_indent: int | None = 2) -> None:
+        self.folder = folder
+        self.json_indent = json_indent
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self.changed = threading.Condition(self._lock)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def get(self, filename: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(filename)
+
+    def active(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def __contains__(self, filename: str) -> bool:
+        with self._lock:
+            return filename in self._jobs
+
+    def save(self, job: Job) -> Job:
+        """Persist an active job's ``.in_progress`` and remember it."""
+        with self._lock:
+            sidecars.write_json_atomic(
+                sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job), self.json_indent,
+            )
+            previous = self._jobs.get(job.filename)
+            self._jobs[job.filename] = job
+            self._notify(JobEvent(job, "saved"))
+        if previous is None or previous.status is not job.status:
+            log.info("%s: %s%s", job.filename, job.status.value, _attempt_note(job))
+        return job
+
+    def complete(self, job: Job, result: dict[str, Any]) -> None:
+        """Write ``.result`` first, then remove ``.in_progress`` (DESIGN §3)."""
+        audio = self._audio(job)
+        with self._lock:
+            sidecars.write_json_atomic(sidecars.result_path(audio), result, self.json_indent)
+            sidecars.remove_in_progress(audio)
+            self._jobs.pop(job.filename, None)
+            self._notify(JobEvent(job, "completed", result))
+        log.info("Completed %s", job.filename)
+
+    def quarantine(self, job: Job) -> Path:
+        """Record the final ``error`` sidecar, then move audio and sidecar to review."""
+        assert job.status is Status.ERROR
+        with self._lock:
+            self.save(job)
+            target = self.folder.quarantine(job.filename)
+            self._jobs.pop(job.filename, None)
+            self._notify(JobEvent(job, "quarantined"))
+        error = job.last_error
+        log.warning(
+            "Moved %s to manual_review/%s after %d attempt(s): %s",
+            job.filename, target.name, job.current_attempt, f"{error.code}: {error.message}" if error else "",
+        )
+        return target
+
+    def drop(self, job: Job, reason: str) -> None:
+        """Forget a job and its ``.in_progress`` (audio deleted, or cancelled)."""
+        with self._lock:
+            sidecars.remove_in_progress(self._audio(job))
+            self._jobs.pop(job.filename, None)
+            self._notify(JobEvent(job, "dropped"))
+        log.info("Dropped %s: %s", job.filename, reason)
+
+    def remember(self, job: Job) -> None:
+        """Hold a job in memory only: its sidecar write failed (full or read-only
+        disk) and will be tried again when the job comes round."""
+        with self._lock:
+            self._jobs[job.filename] = job
+
+    def forget(self, filename: str) -> None:
+        """Forget a job in memory only (shutdown leaves its sidecar for the next start)."""
+        with self._lock:
+            self._jobs.pop(filename, None)
+
+    def _audio(self, job: Job) -> Path:
+        return self.folder.audio_path(job.filename)
+
+    def _notify(self, event: JobEvent) -> None:
+        self.changed.notify_all()
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener (mirror, API) must never break the job flow
+                log.exception("Listener failed on %s of %s", event.event, event.job.filename)
+
+
+def _attempt_note(job: Job) -> str:
+    if job.status is Status.PROCESSING:
+        return f" (attempt {job.current_attempt}/{job.max_attempts})"
+    if job.status is Status.RETRY_WAIT and job.next_attempt_at is not None:
+        return f" until {sidecars.format_time(job.next_attempt_at)}"
+    return ""

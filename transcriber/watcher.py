@@ -1,0 +1,169 @@
+"""Finding files: events are hints, the scan is the detector (DESIGN §1.2).
+
+watchdog (inotify, or polling on network shares) reports names that may
+have changed; a periodic full rescan catches whatever events missed.  Either
+way a name only goes to the :class:`StabilityTracker`, and ``on_ready`` is
+called once the file has kept its size and mtime for the stability window.
+All tracker work happens in :meth:`Watcher.tick`, called by the daemon's
+housekeeping thread, so the observer thread only fills a set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from transcriber.config import WatchConfig
+from transcriber.folder import SharedFolder
+from transcriber.stability import Signature, StabilityTracker
+
+log = logging.getLogger("Watcher")
+
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "afs", "ceph", "glusterfs", "9p", "virtiofs",
+    "fuse.sshfs", "sshfs", "fuse.rclone", "fuse.s3fs", "fuse.glusterfs", "davfs", "fuse.davfs2", "lustre", "gpfs",
+})
+
+
+def filesystem_type(path: Path, mounts_file: Path = Path("/proc/mounts")) -> str | None:
+    """The type of the filesystem holding ``path``, from the longest mount prefix."""
+    try:
+        lines = mounts_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, best_type = "", None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1].replace("\\040", " ")
+        inside = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, fields[2]
+    return best_type
+
+
+def choose_observer(mode: str, fs_type: str | None) -> str:
+    """'inotify' or 'polling': inotify never sees writes made by other hosts on a share."""
+    if mode != "auto":
+        return mode
+    return "polling" if fs_type in NETWORK_FILESYSTEMS else "inotify"
+
+
+class _Hints(FileSystemEventHandler):
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        self.sink = sink
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if path:
+                self.sink(os.fsdecode(path))
+
+
+class Watcher:
+    def __init__(
+        self, folder: SharedFolder, config: WatchConfig, on_ready: Callable[[str], None],
+        is_settled: Callable[[str], bool],
+    ) -> None:
+        """``is_settled(filename)`` says the daemon already has the file (job or result)."""
+        self.folder = folder
+        self.config = config
+        self.on_ready = on_ready
+        self.is_settled = is_settled
+        self.tracker = StabilityTracker(config.stability_seconds)
+        self.observer_kind = choose_observer(config.observer, filesystem_type(folder.root))
+        self._observer: BaseObserver | None = None
+        self._hints: set[str] = set()
+        self._hints_lock = threading.Lock()
+        self._next_rescan = 0.0
+        self._next_restat = 0.0
+        self.last_scan_seconds = 0.0
+        self.last_scan_files = 0
+
+    def start(self) -> None:
+        """Start the observer; the first :meth:`tick` runs the startup scan."""
+        if self.observer_kind == "polling":
+            observer: BaseObserver = PollingObserver(timeout=self.config.polling_interval_seconds)
+        else:
+            observer = Observer()
+        observer.schedule(_Hints(self._hint), str(self.folder.root), recursive=self.config.recursive)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+        log.info("Watching %s with %s (rescan every %g s)", self.folder.root, self.observer_kind,
+                 self.config.rescan_interval_seconds)
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(5.0)
+
+    def is_alive(self) -> bool:
+        return self._observer is not None and self._observer.is_alive()
+
+    def tick(self, now: float | None = None) -> None:
+        """Handle hints, re-check tracked files, rescan when due, release ready files."""
+        now = time.monotonic() if now is None else now
+        if now >= self._next_rescan:
+            self.rescan(now)
+            self._next_rescan = now + self.config.rescan_interval_seconds
+        self._absorb_hints(now)
+        if now >= self._next_restat:
+            self._restat_tracked(now)
+            self._next_restat = now + min(0.5, max(self.config.stability_seconds / 4, 0.05))
+        for filename in self.tracker.pop_ready(now):
+            if self._still_there(filename) and not self.is_settled(filename):
+                self.on_ready(filename)
+
+    def rescan(self, now: float) -> None:
+        started = time.perf_counter()
+        snapshot = self.folder.snapshot()
+        for filename, stat in snapshot.audio.items():
+            if filename in snapshot.results or filename in self.tracker or self.is_settled(filename):
+                continue
+            self.tracker.observe(filename, Signature(stat.st_size, stat.st_mtime_ns), now)
+        self.last_scan_seconds = time.perf_counter() - started
+        self.last_scan_files = len(snapshot.audio)
+        log.debug("Rescan: %d audio files in %.3f s", len(snapshot.audio), self.last_scan_seconds)
+
+    def _hint(self, path: str) -> None:
+        filename = self.folder.filename_of(Path(path))
+        if filename is not None:
+            with self._hints_lock:
+                self._hints.add(filename)
+
+    def _absorb_hints(self, now: float) -> None:
+        with self._hints_lock:
+            hints, self._hints = self._hints, set()
+        for filename in hints:
+            if filename in self.tracker:
+                self.tracker.touch(filename, now)
+            if not self.is_settled(filename):
+                self._observe(filename, now)
+
+    def _restat_tracked(self, now: float) -> None:
+        for filename in self.tracker.tracked():
+            self._observe(filename, now)
+
+    def _observe(self, filename: str, now: float) -> None:
+        try:
+            stat = os.stat(self.folder.audio_path(filename))
+        except OSError:
+            self.tracker.forget(filename)  # deleted or renamed away
+            return
+        self.tracker.observe(filename, Signature(stat.st_size, stat.st_mtime_ns), now)
+
+    def _still_there(self, filename: str) -> bool:
+        return self.folder.audio_path(filename).is_file()

@@ -1,0 +1,314 @@
+"""The inference worker: a long-lived child process that keeps models warm.
+
+The daemon talks to it over a pipe with the small messages below.  Killing
+the child is how a timeout or a cancel stops a transcription that is deep in
+native code; the handle then starts a fresh one for the next job.  The child
+is started with ``spawn`` (never ``fork``: the daemon has threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import psutil
+
+from transcriber import audio
+from transcriber.engine import Engine, EngineFactory, EngineOptions, Transcript, classify_engine_exception
+from transcriber.errors import (
+    Interrupted,
+    JobError,
+    JobTimeoutError,
+    OutOfMemoryError,
+    WorkerCrashedError,
+    job_error_from_code,
+)
+from transcriber.jobs import Stage, TranscriptionSettings
+from transcriber.logs import configure_logging
+
+log = logging.getLogger("Worker")
+
+
+# Messages, daemon -> worker
+@dataclass(frozen=True)
+class LoadRequest:
+    settings: TranscriptionSettings
+
+
+@dataclass(frozen=True)
+class TranscribeRequest:
+    job_id: str
+    path: str
+    settings: TranscriptionSettings
+
+
+# Messages, worker -> daemon
+@dataclass(frozen=True)
+class ModelLoaded:
+    model: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    job_id: str
+    stage: Stage
+    percentage: float
+
+
+@dataclass(frozen=True)
+class TranscribeDone:
+    job_id: str
+    transcript: Transcript
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
+class TranscribeFailed:
+    job_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    idle_unload_seconds: float
+    progress_interval_seconds: float
+    log_level: str = "INFO"
+
+
+def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits) -> None:
+    """Entry point of the child process: serve requests until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
+    configure_logging(limits.log_level)
+    engine = factory(options)
+    while True:
+        if not conn.poll(limits.idle_unload_seconds if engine.loaded_models() else None):
+            engine.unload()
+            continue
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if isinstance(request, LoadRequest):
+            _serve_load(conn, engine, request)
+        elif isinstance(request, TranscribeRequest):
+            conn.send(_serve_transcribe(conn, engine, request, limits.progress_interval_seconds))
+
+
+def _serve_load(conn: Connection, engine: Engine, request: LoadRequest) -> None:
+    try:
+        seconds = engine.load(request.settings)
+    except Exception as exc:  # noqa: BLE001 -- a preload failure is reported again by the job that needs the model
+        log.warning("Could not preload model %s: %s", request.settings.model_size, exc)
+        return
+    conn.send(ModelLoaded(request.settings.model_size, seconds))
+
+
+def _serve_transcribe(
+    conn: Connection, engine: Engine, request: TranscribeRequest, interval: float,
+) -> TranscribeDone | TranscribeFailed:
+    report = _throttled_reporter(conn, request.job_id, interval)
+    try:
+        report(Stage.LOADING_AUDIO, 0.0)
+        info = audio.probe(Path(request.path))
+        samples = audio.decode(Path(request.path))
+        transcript = engine.transcribe(samples, request.settings, report)
+    except JobError as exc:
+        return TranscribeFailed(request.job_id, exc.code, exc.message)
+    except Exception as exc:  # the last line of defence: classify, never die silently
+        error = classify_engine_exception(exc)
+        log.exception("Unexpected engine failure")
+        return TranscribeFailed(request.job_id, error.code, error.message)
+    duration = info.duration_seconds or samples.size / audio.SAMPLE_RATE
+    return TranscribeDone(request.job_id, transcript, round(duration, 3))
+
+
+def _throttled_reporter(conn: Connection, job_id: str, interval: float):  # type: ignore[no-untyped-def]
+    """Send a progress message on a stage change, else at most every ``interval`` s."""
+    last: dict[str, object] = {"stage": None, "at": 0.0}
+
+    def report(stage: Stage, percentage: float) -> None:
+        now = time.monotonic()
+        if stage == last["stage"] and now - float(last["at"]) < interval and percentage < 100:  # type: ignore[arg-type]
+            return
+        last["stage"], last["at"] = stage, now
+        conn.send(ProgressUpdate(job_id, stage, percentage))
+
+    return report
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    transcript: Transcript
+    duration_seconds: float
+
+
+class WorkerHandle:
+    """The daemon's side of one worker process.
+
+    Not thread-safe: each dispatcher slot owns one handle.
+    """
+
+    def __init__(
+        self, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits, memory_limit_mb: int,
+        name: str = "worker",
+    ) -> None:
+        self.factory = factory
+        self.options = options
+        self.limits = limits
+        self.memory_limit_bytes = memory_limit_mb * 1024 * 1024
+        self.name = name
+        self.starts = 0
+        self.model_load_seconds: list[float] = []
+        self._context = multiprocessing.get_context("spawn")
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive() else None
+
+    @property
+    def restarts(self) -> int:
+        return max(self.starts - 1, 0)
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def memory_bytes(self) -> int:
+        pid = self.pid
+        if pid is None:
+            return 0
+        try:
+            return psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            return 0
+
+    def start(self) -> None:
+        parent_conn, child_conn = self._context.Pipe()
+        process = self._context.Process(
+            target=worker_main, args=(child_conn, self.factory, self.options, self.limits),
+            name=self.name, daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        self._process, self._conn = process, parent_conn
+        self.starts += 1
+        log.info("Started %s (pid %s)", self.name, process.pid)
+
+    def ensure_started(self) -> None:
+        if not self.is_alive():
+            self._discard()
+            self.start()
+
+    def preload(self, settings: TranscriptionSettings) -> None:
+        self.ensure_started()
+        assert self._conn is not None
+        self._conn.send(LoadRequest(settings))
+
+    def run(
+        self, job_id: str, path: Path, settings: TranscriptionSettings, timeout_seconds: float,
+        cancel: threading.Event, on_progress: Callable[[Stage, float], None],
+    ) -> WorkerOutcome:
+        """Transcribe ``path``; raise a JobError, or Interrupted when ``cancel`` is set."""
+        self.ensure_started()
+        assert self._conn is not None
+        deadline = time.monotonic() + timeout_seconds
+        self._conn.send(TranscribeRequest(job_id, str(path), settings))
+        while True:
+            if cancel.is_set():
+                self.kill("cancelled")
+                raise Interrupted("the job was interrupted")
+            if time.monotonic() > deadline:
+                self.kill("timeout")
+                raise JobTimeoutError(f"no result within timeout_seconds ({timeout_seconds:g} s); worker restarted")
+            message = self._receive(0.1)
+            if isinstance(message, ProgressUpdate) and message.job_id == job_id:
+                on_progress(message.stage, message.percentage)
+            elif isinstance(message, ModelLoaded):
+                self.model_load_seconds.append(message.seconds)
+            elif isinstance(message, TranscribeDone) and message.job_id == job_id:
+                self._recycle_if_bloated()
+                return WorkerOutcome(message.transcript, message.duration_seconds)
+            elif isinstance(message, TranscribeFailed) and message.job_id == job_id:
+                self._recycle_if_bloated()
+                raise job_error_from_code(message.code, message.message)
+
+    def _receive(self, timeout: float) -> object | None:
+        assert self._conn is not None and self._process is not None
+        try:
+            if self._conn.poll(timeout):
+                return self._conn.recv()
+        except (EOFError, OSError):
+            pass
+        else:
+            if self._process.is_alive():
+                return None
+        self._process.join(1.0)
+        raise self._death_error()
+
+    def _death_error(self) -> JobError:
+        assert self._process is not None
+        code = self._process.exitcode
+        self._discard()
+        if code == -signal.SIGKILL:
+            return OutOfMemoryError(
+                "the worker was killed by SIGKILL, most likely by the kernel's out-of-memory killer"
+            )
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return WorkerCrashedError(f"the worker process died ({how}) while transcribing")
+
+    def _recycle_if_bloated(self) -> None:
+        used = self.memory_bytes()
+        if used > self.memory_limit_bytes:
+            log.warning(
+                "Recycling %s: %d MB resident is over worker_memory_limit_mb (%d MB)",
+                self.name, used // 2**20, self.memory_limit_bytes // 2**20,
+            )
+            self.kill("memory limit")
+
+    def kill(self, reason: str) -> None:
+        if self._process is None:
+            return
+        log.info("Killing %s (pid %s): %s", self.name, self._process.pid, reason)
+        self._process.kill()
+        self._process.join(5.0)
+        self._discard()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the pipe (the child exits its loop) and wait; kill if it lingers."""
+        if self._process is None:
+            return
+        if self._conn is not None:
+            self._conn.close()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5.0)
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+
+def run_once(
+    factory: EngineFactory, options: EngineOptions, limits: WorkerLimits, path: Path,
+    settings: TranscriptionSettings, timeout_seconds: float,
+) -> WorkerOutcome:
+    """Transcribe one file through a fresh worker (the one-shot CLI)."""
+    handle = WorkerHandle(factory, options, limits, memory_limit_mb=1 << 20, name="oneshot-worker")
+    try:
+        return handle.run("oneshot", path, settings, timeout_seconds, threading.Event(), lambda *_: None)
+    finally:
+        handle.stop()
+
