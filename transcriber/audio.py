@@ -26,6 +26,18 @@ class AudioInfo:
     codec: str | None
 
 
+@dataclass(frozen=True)
+class Clip:
+    """Decoded audio handed to the engine: where it came from, and its samples."""
+
+    path: Path
+    samples: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+
 def probe(path: Path) -> AudioInfo:
     """Check that ``path`` holds an audio stream; raise a permanent error if not."""
     if path.stat().st_size == 0:
@@ -52,7 +64,7 @@ def probe(path: Path) -> AudioInfo:
     return AudioInfo(duration_seconds=duration, codec=audio_streams[0].get("codec_name"))
 
 
-def decode(path: Path) -> np.ndarray:
+def decode(path: Path) -> Clip:
     """The first audio stream as 16 kHz mono float32, like ``whisperx.load_audio``."""
     command = [
         "ffmpeg", "-nostdin", "-v", "error", "-threads", "0", "-i", str(path), "-map", "0:a:0",
@@ -64,7 +76,7 @@ def decode(path: Path) -> np.ndarray:
     samples = np.frombuffer(completed.stdout, np.int16).astype(np.float32) / 32768.0
     if samples.size == 0:
         raise EmptyFileError("the audio stream holds no samples")
-    return samples
+    return Clip(path, samples)
 
 
 def _last_line(stderr: bytes) -> str:

@@ -21,8 +21,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from transcriber.audio import Clip
 from transcriber.errors import EngineError, JobError, ModelError, ModelUnavailableError, OutOfMemoryError
 from transcriber.jobs import Stage, TranscriptionSettings
+from transcriber.logs import quiet_libraries
 from transcriber.models import resolve_model
 
 log = logging.getLogger("Engine")
@@ -60,9 +62,7 @@ class Engine(Protocol):
     def load(self, settings: TranscriptionSettings) -> float:
         """Make the model for ``settings`` warm; return seconds spent loading (0 if warm)."""
 
-    def transcribe(
-        self, samples: np.ndarray, settings: TranscriptionSettings, report: ProgressReporter,
-    ) -> Transcript: ...
+    def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript: ...
 
     def unload(self) -> None:
         """Free every loaded model (idle timeout)."""
@@ -113,11 +113,9 @@ class WhisperXEngine:
         self._pipelines.clear()
         gc.collect()
 
-    def transcribe(
-        self, samples: np.ndarray, settings: TranscriptionSettings, report: ProgressReporter,
-    ) -> Transcript:
+    def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
         try:
-            return self._transcribe(samples, settings, report)
+            return self._transcribe(clip.samples, settings, report)
         except JobError:
             raise
         except Exception as exc:  # the engine boundary: classify whatever WhisperX raised
@@ -154,6 +152,7 @@ class WhisperXEngine:
         import whisperx  # heavy: torch, transformers, pyannote — worker process only
 
         whisperx.setup_logging(level="warning")  # its own handler and format otherwise
+        quiet_libraries()
 
         try:
             model = resolve_model(settings.model_size, Path(self.options.models_dir), self.options.allow_download)

@@ -7,6 +7,10 @@ import sys
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+NOISY_LIBRARIES = (
+    "watchdog", "urllib3", "filelock", "httpx", "asyncio", "speechbrain", "pytorch_lightning", "lightning",
+    "lightning.pytorch", "lightning_fabric", "pyannote", "whisperx", "faster_whisper", "numba",
+)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -16,6 +20,12 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("watchdog", "urllib3", "filelock", "httpx", "asyncio", "speechbrain", "pytorch_lightning",
-                  "lightning", "lightning.pytorch", "lightning_fabric", "pyannote", "whisperx", "faster_whisper", "numba"):
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Hold chatty libraries at WARNING; call again after importing them, as
+    some (lightning) reset their own level on import."""
+    root = logging.getLogger()
+    for noisy in NOISY_LIBRARIES:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

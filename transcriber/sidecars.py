@@ -37,6 +37,7 @@ IN_PROGRESS_SUFFIX = ".in_progress"
 RESULT_SUFFIX = ".result"
 SIDECAR_SUFFIXES = (IN_PROGRESS_SUFFIX, RESULT_SUFFIX)
 TEMP_PREFIX = ".tmp-"
+SIDECAR_MODE = 0o644
 
 
 def in_progress_path(audio: Path) -> Path:
@@ -71,6 +72,7 @@ def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None =
     data = json.dumps(document, ensure_ascii=False, indent=indent).encode("utf-8")
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=path.parent)
     try:
+        os.fchmod(fd, SIDECAR_MODE)  # mkstemp's 0600 would hide results from other users of a share
         with os.fdopen(fd, "wb") as temp:
             temp.write(data)
             temp.flush()

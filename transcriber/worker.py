@@ -119,15 +119,15 @@ def _serve_transcribe(
     try:
         report(Stage.LOADING_AUDIO, 0.0)
         info = audio.probe(Path(request.path))
-        samples = audio.decode(Path(request.path))
-        transcript = engine.transcribe(samples, request.settings, report)
+        clip = audio.decode(Path(request.path))
+        transcript = engine.transcribe(clip, request.settings, report)
     except JobError as exc:
         return TranscribeFailed(request.job_id, exc.code, exc.message)
     except Exception as exc:  # the last line of defence: classify, never die silently
         error = classify_engine_exception(exc)
         log.exception("Unexpected engine failure")
         return TranscribeFailed(request.job_id, error.code, error.message)
-    duration = info.duration_seconds or samples.size / audio.SAMPLE_RATE
+    duration = info.duration_seconds or clip.seconds
     return TranscribeDone(request.job_id, transcript, round(duration, 3))
 
 

@@ -1,0 +1,65 @@
+"""Engines for tests, at the engine boundary only.
+
+The behaviour is chosen by the audio file's name, so the same fake serves
+in-process daemons and daemons started as subprocesses:
+
+- ``*crash*``: the worker process dies (``os._exit``) on every attempt;
+- ``*hang*``: sleeps far past any test timeout;
+- ``*flaky*``: raises an unclassified engine error on every attempt;
+- ``*slow*``: takes ``SLOW_SECONDS`` in steps, reporting progress;
+- anything else: the transcript is the file's stem.
+
+Audio still goes through the real ffprobe/ffmpeg in the worker, so broken
+files fail exactly as they would with WhisperX.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from transcriber.audio import Clip
+from transcriber.engine import EngineOptions, ProgressReporter, Transcript
+from transcriber.jobs import Stage, TranscriptionSettings
+
+SLOW_SECONDS = 3.0
+
+
+class FakeEngine:
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self._loaded: set[tuple[str, str, str]] = set()
+
+    @staticmethod
+    def verify(settings: TranscriptionSettings, options: EngineOptions) -> None:
+        return None
+
+    def load(self, settings: TranscriptionSettings) -> float:
+        self._loaded.add(settings.engine_key())
+        return 0.0
+
+    def loaded_models(self) -> list[str]:
+        return ["/".join(key) for key in self._loaded]
+
+    def unload(self) -> None:
+        self._loaded.clear()
+
+    def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
+        name = clip.path.name
+        self.load(settings)
+        report(Stage.TRANSCRIBING, 0.0)
+        if "crash" in name:
+            os._exit(3)
+        if "hang" in name:
+            time.sleep(3600)
+        if "flaky" in name:
+            raise RuntimeError("simulated engine failure")
+        if "slow" in name:
+            for step in range(10):
+                time.sleep(SLOW_SECONDS / 10)
+                report(Stage.TRANSCRIBING, (step + 1) * 10.0)
+        stem = name.rsplit(".", 1)[0]
+        segment = {"start": 0.0, "end": round(clip.seconds, 3), "text": stem}
+        return Transcript(
+            text=stem, language=settings.language, segments=[segment], model=settings.model_size, confidence=0.9,
+        )

@@ -1,0 +1,107 @@
+"""Shared helpers: configs on temp folders, audio files, polling waits."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from transcriber.config import Config, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO / "models"
+T = TypeVar("T")
+
+
+def write_config(folder: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """A config.yaml for tests: fast windows, tiny backoff, the repo's models."""
+    document: dict[str, Any] = {
+        "shared_directory": str(folder / "shared"),
+        "api": {"enabled": False},
+        "watch": {"stability_seconds": 0.3, "rescan_interval_seconds": 1.0},
+        "processing": {"retry_backoff_seconds": 0.2, "retry_backoff_max_seconds": 1.0,
+                       "shutdown_grace_seconds": 5, "timeout_seconds": 60},
+        "models": {"dir": str(MODELS_DIR), "cache_dir": str(folder / "cache")},
+        "logging": {"level": "DEBUG"},
+    }
+    _merge(document, overrides or {})
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def make_config(folder: Path, overrides: dict[str, Any] | None = None) -> Config:
+    return load_config(write_config(folder, overrides), environ={})
+
+
+def _merge(into: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def write_tone(path: Path, seconds: float = 0.5, frequency: float = 440.0, rate: int = 16_000) -> Path:
+    """A small valid WAV file (a sine tone)."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * n / rate))) for n in range(int(seconds * rate))
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(frames)
+    return path
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def result_of(shared: Path, filename: str) -> dict[str, Any] | None:
+    return read_json(shared / f"{filename}.result")
+
+
+def in_progress_of(shared: Path, filename: str) -> dict[str, Any] | None:
+    return read_json(shared / f"{filename}.in_progress")
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Levenshtein distance over words, normalised by the reference length."""
+    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, 1):
+        current = [i]
+        for j, hyp_word in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
+        previous = current
+    return previous[-1] / max(len(ref), 1)
+
+
+def normalise_words(text: str) -> list[str]:
+    cleaned = "".join(ch.lower() if ch.isalnum() or ch.isspace() else " " for ch in text.replace("ё", "е"))
+    return cleaned.split()
