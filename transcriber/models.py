@@ -70,7 +70,8 @@ def resolve_model(model_size: str, models_dir: Path, allow_download: bool) -> st
         check_model_folder(as_path)
         return str(as_path.resolve())
     local = models_dir / model_size
-    if (local / MODEL_FILE).exists():
+    if local.is_dir():
+        check_model_folder(local)
         return str(local)
     if "/" in model_size or os.sep in model_size:
         raise ModelError(f"model folder {model_size!r} does not exist")

@@ -1,0 +1,141 @@
+"""Restarts: the queue is rebuilt from the sidecars; a second instance is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, in_progress_of, result_of, wait_for, write_config, write_tone
+from transcriber.errors import AlreadyRunningError
+from transcriber.sidecars import format_time
+
+
+def _sidecar(filename: str, status: str, attempts: list[dict], **extra: object) -> dict:
+    document = {
+        "task_id": f"task-{filename}", "filename": filename, "creation_time": "2026-01-01T00:00:00.000Z",
+        "status": status, "source": "scan", "priority": 2, "current_attempt": len(attempts), "max_attempts": 3,
+        "next_attempt_at": None,
+        "settings": {"model_size": "base", "language": "ru", "temperature": 0.1, "compute_type": "int8",
+                     "device": "cpu", "debug": False},
+        "progress_info": {"stage": "queued", "percentage": 0},
+        "attempts": attempts,
+    }
+    document.update(extra)
+    return document
+
+
+def _attempt(number: int, status: str, code: str | None = None) -> dict:
+    return {
+        "attempt_number": number, "start_time": "2026-01-01T00:00:01.000Z",
+        "end_time": None if status == "running" else "2026-01-01T00:00:02.000Z", "status": status,
+        "error": {"code": code, "message": "earlier failure"} if code else None,
+    }
+
+
+def _write(shared: Path, filename: str, document: dict) -> None:
+    write_tone(shared / filename)
+    (shared / f"{filename}.in_progress").write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_restart_picks_up_queued_retry_wait_and_processing_files(start_daemon, shared: Path) -> None:
+    due = format_time(datetime.now(UTC) + timedelta(seconds=1))
+    _write(shared, "was-queued.wav", _sidecar("was-queued.wav", "queued", []))
+    _write(shared, "was-waiting.wav", _sidecar(
+        "was-waiting.wav", "retry_wait", [_attempt(1, "failed", "timeout")], next_attempt_at=due,
+    ))
+    _write(shared, "was-processing.wav", _sidecar("was-processing.wav", "processing", [_attempt(1, "running")]))
+    start_daemon()
+    for name in ("was-queued.wav", "was-waiting.wav", "was-processing.wav"):
+        wait_for(lambda n=name: result_of(shared, n), what=name)
+    assert result_of(shared, "was-queued.wav")["metadata"]["attempts"] == 1
+    assert result_of(shared, "was-queued.wav")["task_id"] == "task-was-queued.wav"  # the same job, not a new one
+    assert result_of(shared, "was-waiting.wav")["metadata"]["attempts"] == 2
+    # The processing one died with the daemon: that counts as a failed attempt.
+    assert result_of(shared, "was-processing.wav")["metadata"]["attempts"] == 2
+
+
+def test_processing_at_its_last_attempt_goes_to_review_at_restart(start_daemon, shared: Path) -> None:
+    attempts = [_attempt(1, "failed", "timeout"), _attempt(2, "failed", "timeout"), _attempt(3, "running")]
+    _write(shared, "last.wav", _sidecar("last.wav", "processing", attempts))
+    start_daemon()
+    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "last.wav"), what="quarantine")
+    assert sidecar["attempts"][-1]["error"]["code"] == "daemon_died"
+    assert sidecar["current_attempt"] == 3
+
+
+def test_restart_cleans_what_a_crash_left_half_done(start_daemon, shared: Path) -> None:
+    # Crash after .result was written but before .in_progress was removed.
+    _write(shared, "finished.wav", _sidecar("finished.wav", "processing", [_attempt(1, "running")]))
+    (shared / "finished.wav.result").write_text('{"task_id": "done"}', encoding="utf-8")
+    # Crash in the middle of a quarantine: audio moved, sidecar not yet.
+    review = shared / "manual_review"
+    review.mkdir()
+    write_tone(review / "half-moved.wav")
+    (shared / "half-moved.wav.in_progress").write_text(
+        json.dumps(_sidecar("half-moved.wav", "error", [_attempt(1, "failed", "no_audio_stream")])),
+    )
+    # A sidecar whose audio is gone, and an unreadable one.
+    (shared / "orphan.wav.in_progress").write_text(json.dumps(_sidecar("orphan.wav", "queued", [])))
+    write_tone(shared / "torn.wav")
+    (shared / "torn.wav.in_progress").write_text('{"task_id": "abc", "stat')
+    start_daemon()
+    assert not (shared / "finished.wav.in_progress").exists()
+    assert result_of(shared, "finished.wav") == {"task_id": "done"}
+    assert in_progress_of(review, "half-moved.wav")["status"] == "error"
+    assert not (shared / "half-moved.wav.in_progress").exists()
+    assert not (shared / "orphan.wav.in_progress").exists()
+    wait_for(lambda: result_of(shared, "torn.wav"), what="the file with a torn sidecar, treated as new")
+
+
+def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, shared: Path, tmp_path: Path) -> None:
+    from transcriber.jobs import Status
+
+    daemon = start_daemon()
+    write_tone(shared / "slow-shutdown.wav")
+    wait_for(lambda: (j := daemon.job("slow-shutdown.wav")) and j.status is Status.PROCESSING, what="processing")
+    daemon.stop(grace_seconds=0.2)
+    sidecar = in_progress_of(shared, "slow-shutdown.wav")
+    assert sidecar["status"] == "queued"
+    assert sidecar["attempts"][-1]["status"] == "interrupted"
+    assert not (shared / "slow-shutdown.wav.result").exists()
+    start_daemon()
+    result = wait_for(lambda: result_of(shared, "slow-shutdown.wav"), what="the result after restart")
+    assert result["metadata"]["attempts"] == 1  # an interruption is not a failed attempt
+
+
+def test_graceful_shutdown_lets_a_short_job_finish(start_daemon, shared: Path) -> None:
+    from transcriber.jobs import Status
+
+    daemon = start_daemon()
+    write_tone(shared / "slow-finish.wav")
+    wait_for(lambda: (j := daemon.job("slow-finish.wav")) and j.status is Status.PROCESSING, what="processing")
+    daemon.stop(grace_seconds=10)
+    assert result_of(shared, "slow-finish.wav") is not None
+    assert not (shared / "slow-finish.wav.in_progress").exists()
+
+
+def test_second_instance_in_process_is_refused(start_daemon, tmp_path: Path) -> None:
+    start_daemon()
+    with pytest.raises(AlreadyRunningError, match=rf"pid {os.getpid()}.*\.transcriber\.lock"):
+        start_daemon()
+
+
+def test_second_instance_process_exits_non_zero_at_once(start_daemon, tmp_path: Path) -> None:
+    start_daemon()
+    config = write_config(tmp_path)
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "transcriber", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert completed.returncode == 1
+    assert time.monotonic() - started < 10
+    assert ".transcriber.lock" in completed.stdout + completed.stderr
+    assert f"pid {os.getpid()}" in completed.stdout + completed.stderr

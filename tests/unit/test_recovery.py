@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from transcriber.errors import EngineError
+from transcriber.jobs import Job, Source, Status, TranscriptionSettings, fail_attempt, new_job, start_attempt
+from transcriber.recovery import Action, recover
+from transcriber.retry import RetryPolicy
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+POLICY = RetryPolicy(base_seconds=10, max_seconds=100)
+
+
+def job_in(status: Status, failed: int = 0, max_attempts: int = 3) -> Job:
+    current = new_job("a.wav", TranscriptionSettings("base", "ru", 0.1, "int8", "cpu"), Source.SCAN, max_attempts, NOW)
+    for _ in range(failed):
+        current = fail_attempt(start_attempt(current, NOW), EngineError("x"), NOW, NOW)
+    if status is Status.PROCESSING:
+        return start_attempt(current, NOW)
+    if status is Status.ERROR:
+        return fail_attempt(start_attempt(current, NOW), EngineError("x"), NOW, None)
+    from dataclasses import replace
+
+    return replace(current, status=status)
+
+
+@pytest.mark.parametrize(
+    ("status", "failed", "has_audio", "has_result", "action", "new_status"),
+    [
+        (Status.QUEUED, 0, True, False, Action.ENQUEUE, Status.QUEUED),
+        (Status.RETRY_WAIT, 1, True, False, Action.WAIT_RETRY, Status.RETRY_WAIT),
+        (Status.PROCESSING, 0, True, False, Action.WAIT_RETRY, Status.RETRY_WAIT),
+        (Status.PROCESSING, 2, True, False, Action.QUARANTINE, Status.ERROR),
+        (Status.ERROR, 0, True, False, Action.QUARANTINE, Status.ERROR),
+        (Status.ERROR, 0, False, False, Action.QUARANTINE, Status.ERROR),
+        (Status.QUEUED, 0, False, False, Action.DISCARD, Status.QUEUED),
+        (Status.PROCESSING, 0, True, True, Action.DISCARD, Status.PROCESSING),
+    ],
+)
+def test_recovery_table(status, failed, has_audio, has_result, action, new_status) -> None:
+    outcome = recover(job_in(status, failed), has_audio, has_result, NOW, POLICY)
+    assert outcome.action is action
+    assert outcome.job.status is new_status
+
+
+def test_a_processing_file_counts_as_a_failed_attempt_with_backoff() -> None:
+    outcome = recover(job_in(Status.PROCESSING), True, False, NOW, POLICY)
+    assert outcome.job.attempts[-1].error.code == "daemon_died"
+    assert outcome.job.next_attempt_at == NOW + timedelta(seconds=10)
