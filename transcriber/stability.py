@@ -53,11 +53,13 @@ class StabilityTracker:
         return list(self._candidates)
 
     def pop_ready(self, now: float) -> list[str]:
-        """Files unchanged for the whole window; they stop being tracked."""
-        ready = [
-            name for name, candidate in self._candidates.items()
-            if now - candidate.stable_since >= self.window_seconds
-        ]
+        """Files unchanged for the whole window, oldest first (by mtime, then
+        name), so files found together are queued in the order they arrived."""
+        ready = sorted(
+            (name for name, candidate in self._candidates.items()
+             if now - candidate.stable_since >= self.window_seconds),
+            key=lambda name: (self._candidates[name].signature.mtime_ns, name),
+        )
         for name in ready:
             del self._candidates[name]
         return ready

@@ -8,8 +8,10 @@ is started with ``spawn`` (never ``fork``: the daemon has threads).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -34,6 +36,8 @@ from transcriber.jobs import Stage, TranscriptionSettings
 from transcriber.logs import configure_logging
 
 log = logging.getLogger("Worker")
+
+PR_SET_PDEATHSIG = 1
 
 
 # Messages, daemon -> worker
@@ -87,6 +91,7 @@ class WorkerLimits:
 def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits) -> None:
     """Entry point of the child process: serve requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
+    _die_with_parent()
     configure_logging(limits.log_level)
     engine = factory(options)
     while True:
@@ -101,6 +106,18 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
             _serve_load(conn, engine, request)
         elif isinstance(request, TranscribeRequest):
             conn.send(_serve_transcribe(conn, engine, request, limits.progress_interval_seconds))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill us when the daemon dies, even by SIGKILL, so no orphan
+    keeps transcribing (and holding memory) for a daemon that is gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the worker exits when it next finds the pipe closed
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
 
 
 def _serve_load(conn: Connection, engine: Engine, request: LoadRequest) -> None:

@@ -44,3 +44,11 @@ def test_an_event_restarts_the_window_even_with_the_same_stat() -> None:
     tracker.touch("a", 0.8)
     assert tracker.pop_ready(1.5) == []
     assert tracker.pop_ready(1.8) == ["a"]
+
+
+def test_files_ready_together_come_out_oldest_first() -> None:
+    tracker = StabilityTracker(0.0)
+    tracker.observe("b-new", Signature(1, 300), 0.0)
+    tracker.observe("c-old", Signature(1, 100), 0.0)
+    tracker.observe("a-old", Signature(1, 100), 0.0)
+    assert tracker.pop_ready(0.0) == ["a-old", "c-old", "b-new"]

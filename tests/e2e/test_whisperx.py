@@ -1,0 +1,120 @@
+"""End to end: the real WhisperX, the real ``base`` model, real synthesised speech."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Speech
+from tests.helpers import REPO, in_progress_of, result_of, wait_for, word_error_rate, write_config, write_tone
+from transcriber.engine import WhisperXEngine
+
+pytestmark = pytest.mark.e2e
+
+# espeak-ng is a robotic voice; these bounds hold for `base` with margin.
+MAX_WER = 0.25
+
+
+def test_daemon_transcribes_russian_speech(start_daemon, shared: Path, russian: Speech) -> None:
+    start_daemon(engine=WhisperXEngine)
+    shutil.copy(russian.path, shared / "звонок клиента.ogg")
+    result = wait_for(lambda: result_of(shared, "звонок клиента.ogg"), timeout=180, what="the Russian result")
+    text = result["transcription"]["text"]
+    assert word_error_rate(russian.text, text) <= MAX_WER, text
+    assert result["transcription"]["language"] == "ru"
+    assert result["metadata"]["engine"] == {"whisperx": "3.8.6", "model": "base"}
+    assert 0 < result["metadata"]["confidence"] <= 1
+    assert 5 < result["duration_seconds"] < 12
+    assert result["transcription"]["segments"][0]["end"] > result["transcription"]["segments"][0]["start"]
+
+
+def test_one_shot_cli_transcribes_english_speech(tmp_path: Path, english: Speech) -> None:
+    config = write_config(tmp_path)
+    completed = subprocess.run(
+        [sys.executable, "-m", "transcriber", "--config", str(config), "transcribe", str(english.path),
+         "--language", "en"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(completed.stdout[completed.stdout.index("{"):])
+    assert word_error_rate(english.text, result["transcription"]["text"]) <= MAX_WER, result["transcription"]
+    assert result["settings"]["language"] == "en"
+
+
+def test_silence_is_a_success_with_empty_text(start_daemon, shared: Path, tmp_path: Path) -> None:
+    start_daemon(engine=WhisperXEngine)
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(tmp_path / "quiet.wav"), "trim", "0", "20"],
+                   check=True)
+    shutil.move(tmp_path / "quiet.wav", shared / "quiet.wav")
+    result = wait_for(lambda: result_of(shared, "quiet.wav"), timeout=180, what="the silent result")
+    assert result["transcription"]["text"] == ""
+    assert result["transcription"]["segments"] == []
+    assert result["metadata"]["word_count"] == 0
+
+
+def test_sigkill_mid_transcription_then_restart_completes_on_attempt_two(
+    tmp_path: Path, long_russian: Speech, russian: Speech,
+) -> None:
+    config = write_config(tmp_path, {"processing": {"retry_backoff_seconds": 0.5}, "logging": {"level": "INFO"}})
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shutil.copy(long_russian.path, shared / "long.wav")
+    shutil.copy(russian.path, shared / "queued-behind.ogg")
+    os.utime(shared / "long.wav", (time.time() - 10, time.time() - 10))  # arrived first
+    log_path = tmp_path / "daemon.log"
+    first = _spawn(config, log_path)
+    try:
+        wait_for(lambda: (s := in_progress_of(shared, "long.wav")) and s["progress_info"]["stage"] == "transcribing",
+                 timeout=180, what="long.wav to be transcribing")
+        assert wait_for(lambda: in_progress_of(shared, "queued-behind.ogg"))["status"] == "queued"
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        first.kill()
+    assert in_progress_of(shared, "long.wav")["status"] == "processing"
+    assert result_of(shared, "long.wav") is None
+    second = _spawn(config, log_path)
+    try:
+        result = wait_for(lambda: result_of(shared, "long.wav"), timeout=300, what="long.wav after the restart")
+        behind = wait_for(lambda: result_of(shared, "queued-behind.ogg"), timeout=120, what="the queued file")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 0
+    assert result["metadata"]["attempts"] == 2
+    # The long clip is cut at VAD chunk borders mid-word, which costs accuracy;
+    # the point here is that the restarted run produced the whole transcript.
+    assert word_error_rate(long_russian.text, result["transcription"]["text"]) <= 0.6
+    assert behind["metadata"]["attempts"] == 1
+    assert list(shared.glob("*.in_progress")) == []
+    assert list((shared / "manual_review").iterdir()) == []
+
+
+def test_timeout_kills_and_respawns_the_real_worker(start_daemon, shared: Path, long_russian: Speech) -> None:
+    daemon = start_daemon(
+        {"processing": {"timeout_seconds": 4, "max_retry_attempts": 1}}, engine=WhisperXEngine,
+    )
+    first_pid = wait_for(lambda: daemon.workers()[0].pid, what="the worker")
+    shutil.copy(long_russian.path, shared / "too-long.wav")
+    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "too-long.wav"), timeout=120,
+                       what="the timed-out file in review")
+    assert sidecar["attempts"][0]["error"]["code"] == "timeout"
+    write_tone(shared / "tone-after-timeout.wav", seconds=1.0)
+    wait_for(lambda: result_of(shared, "tone-after-timeout.wav"), timeout=180, what="a file on the new worker")
+    assert daemon.workers()[0].pid not in (None, first_pid)
+    assert daemon.workers()[0].restarts >= 1
+
+
+def _spawn(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "transcriber", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
