@@ -34,6 +34,9 @@ class FakeEngine:
     def verify(settings: TranscriptionSettings, options: EngineOptions) -> None:
         return None
 
+    def is_loaded(self, settings: TranscriptionSettings) -> bool:
+        return settings.engine_key() in self._loaded
+
     def load(self, settings: TranscriptionSettings) -> float:
         self._loaded.add(settings.engine_key())
         return 0.0

@@ -68,6 +68,7 @@ class WhisperXConfig(_Section):
 class ProcessingConfig(_Section):
     max_retry_attempts: int = Field(3, ge=1)
     timeout_seconds: float = Field(3600.0, gt=0)
+    model_load_timeout_seconds: float = Field(600.0, gt=0)
     max_concurrent_tasks: int = Field(1, ge=1, le=64)
     retry_backoff_seconds: float = Field(30.0, ge=0)
     retry_backoff_max_seconds: float = Field(900.0, ge=0)

@@ -55,6 +55,7 @@ def worker_limits(config: Config) -> WorkerLimits:
     return WorkerLimits(
         idle_unload_seconds=config.whisperx.model_idle_unload_seconds,
         progress_interval_seconds=config.processing.progress_interval_seconds,
+        model_load_timeout_seconds=config.processing.model_load_timeout_seconds,
         log_level=config.logging.level,
     )
 
@@ -117,6 +118,7 @@ class Daemon:
         self.stopping.set()
         for slot in self.slots:
             slot.stopping.set()
+            slot.worker.warm_settings = None  # an interrupted worker is not respawned now
         deadline = time.monotonic() + grace
         for slot in self.slots:
             while slot.running_filename is not None and time.monotonic() < deadline:

@@ -59,6 +59,8 @@ class Transcript:
 
 
 class Engine(Protocol):
+    def is_loaded(self, settings: TranscriptionSettings) -> bool: ...
+
     def load(self, settings: TranscriptionSettings) -> float:
         """Make the model for ``settings`` warm; return seconds spent loading (0 if warm)."""
 
@@ -92,6 +94,9 @@ class WhisperXEngine:
     @staticmethod
     def verify(settings: TranscriptionSettings, options: EngineOptions) -> None:
         resolve_model(settings.model_size, Path(options.models_dir), options.allow_download)
+
+    def is_loaded(self, settings: TranscriptionSettings) -> bool:
+        return settings.engine_key() in self._pipelines
 
     def load(self, settings: TranscriptionSettings) -> float:
         key = settings.engine_key()
@@ -150,6 +155,7 @@ class WhisperXEngine:
 
     def _load_pipeline(self, settings: TranscriptionSettings) -> Any:
         import whisperx  # heavy: torch, transformers, pyannote — worker process only
+        import whisperx.asr
 
         whisperx.setup_logging(level="warning")  # its own handler and format otherwise
         quiet_libraries()

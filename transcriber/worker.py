@@ -55,9 +55,17 @@ class TranscribeRequest:
 
 # Messages, worker -> daemon
 @dataclass(frozen=True)
+class ModelLoading:
+    model: str
+    at: float  # time.time() in the worker
+
+
+@dataclass(frozen=True)
 class ModelLoaded:
     model: str
+    at: float
     seconds: float
+    ok: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class TranscribeFailed:
 class WorkerLimits:
     idle_unload_seconds: float
     progress_interval_seconds: float
+    model_load_timeout_seconds: float = 600.0
     log_level: str = "INFO"
 
 
@@ -122,11 +131,24 @@ def _die_with_parent() -> None:
 
 def _serve_load(conn: Connection, engine: Engine, request: LoadRequest) -> None:
     try:
-        seconds = engine.load(request.settings)
+        _ensure_loaded(conn, engine, request.settings)
     except Exception as exc:  # noqa: BLE001 -- a preload failure is reported again by the job that needs the model
         log.warning("Could not preload model %s: %s", request.settings.model_size, exc)
+
+
+def _ensure_loaded(conn: Connection, engine: Engine, settings: TranscriptionSettings) -> None:
+    """Load the model if needed, bracketed by messages so the daemon can keep
+    loading time out of the job's transcription deadline."""
+    if engine.is_loaded(settings):
         return
-    conn.send(ModelLoaded(request.settings.model_size, seconds))
+    conn.send(ModelLoading(settings.model_size, time.time()))
+    started = time.monotonic()
+    ok = False
+    try:
+        engine.load(settings)
+        ok = True
+    finally:
+        conn.send(ModelLoaded(settings.model_size, time.time(), time.monotonic() - started, ok))
 
 
 def _serve_transcribe(
@@ -137,6 +159,8 @@ def _serve_transcribe(
         report(Stage.LOADING_AUDIO, 0.0)
         info = audio.probe(Path(request.path))
         clip = audio.decode(Path(request.path))
+        report(Stage.LOADING_MODEL, 0.0)
+        _ensure_loaded(conn, engine, request.settings)
         transcript = engine.transcribe(clip, request.settings, report)
     except JobError as exc:
         return TranscribeFailed(request.job_id, exc.code, exc.message)
@@ -160,6 +184,41 @@ def _throttled_reporter(conn: Connection, job_id: str, interval: float):  # type
         conn.send(ProgressUpdate(job_id, stage, percentage))
 
     return report
+
+
+class _Deadline:
+    """``timeout_seconds`` of work, not counting model loading, which gets a
+    budget of its own: a cold worker (first job, or just respawned) must not
+    time a file out because the model took long to load."""
+
+    def __init__(self, timeout_seconds: float, load_timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.load_timeout_seconds = load_timeout_seconds
+        self.started = time.time()
+        self.loading_since: float | None = None
+        self.loading_seconds = 0.0
+
+    def loading_started(self, at: float) -> None:
+        self.loading_since = max(at, self.started)
+
+    def loading_ended(self, at: float) -> None:
+        if self.loading_since is not None:
+            self.loading_seconds += max(at - self.loading_since, 0.0)
+        elif at > self.started:  # a preload that began before this job
+            self.loading_seconds += at - self.started
+        self.loading_since = None
+
+    def expired(self) -> bool:
+        now = time.time()
+        if self.loading_since is not None:
+            return now - self.loading_since > self.load_timeout_seconds
+        return now - self.started - self.loading_seconds > self.timeout_seconds
+
+    def explain(self) -> str:
+        if self.loading_since is not None:
+            return (f"the model did not load within model_load_timeout_seconds ({self.load_timeout_seconds:g} s); "
+                    "worker restarted")
+        return f"no result within timeout_seconds ({self.timeout_seconds:g} s); worker restarted"
 
 
 @dataclass(frozen=True)
@@ -188,6 +247,7 @@ class WorkerHandle:
         self._context = multiprocessing.get_context("spawn")
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self.warm_settings: TranscriptionSettings | None = None
 
     @property
     def pid(self) -> int | None:
@@ -227,6 +287,8 @@ class WorkerHandle:
             self.start()
 
     def preload(self, settings: TranscriptionSettings) -> None:
+        """Start the worker and load ``settings``' model; again after every kill."""
+        self.warm_settings = settings
         self.ensure_started()
         assert self._conn is not None
         self._conn.send(LoadRequest(settings))
@@ -238,20 +300,24 @@ class WorkerHandle:
         """Transcribe ``path``; raise a JobError, or Interrupted when ``cancel`` is set."""
         self.ensure_started()
         assert self._conn is not None
-        deadline = time.monotonic() + timeout_seconds
+        clock = _Deadline(timeout_seconds, self.limits.model_load_timeout_seconds)
         self._conn.send(TranscribeRequest(job_id, str(path), settings))
         while True:
             if cancel.is_set():
                 self.kill("cancelled")
                 raise Interrupted("the job was interrupted")
-            if time.monotonic() > deadline:
+            if clock.expired():
                 self.kill("timeout")
-                raise JobTimeoutError(f"no result within timeout_seconds ({timeout_seconds:g} s); worker restarted")
+                raise JobTimeoutError(clock.explain())
             message = self._receive(0.1)
             if isinstance(message, ProgressUpdate) and message.job_id == job_id:
                 on_progress(message.stage, message.percentage)
+            elif isinstance(message, ModelLoading):
+                clock.loading_started(message.at)
             elif isinstance(message, ModelLoaded):
-                self.model_load_seconds.append(message.seconds)
+                clock.loading_ended(message.at)
+                if message.ok:
+                    self.model_load_seconds.append(message.seconds)
             elif isinstance(message, TranscribeDone) and message.job_id == job_id:
                 self._recycle_if_bloated()
                 return WorkerOutcome(message.transcript, message.duration_seconds)
@@ -299,6 +365,8 @@ class WorkerHandle:
         self._process.kill()
         self._process.join(5.0)
         self._discard()
+        if self.warm_settings is not None:
+            self.preload(self.warm_settings)  # respawn now, so the next file finds it warm
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close the pipe (the child exits its loop) and wait; kill if it lingers."""
