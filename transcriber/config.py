@@ -54,6 +54,7 @@ class WhisperXConfig(_Section):
     cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 use every core")
     align: bool = False
     diarize: bool = False
+    hf_token: SecretStr = SecretStr("")
     preload_model: bool = True
     model_idle_unload_seconds: float = Field(900.0, gt=0)
 

@@ -47,7 +47,7 @@ def engine_options(config: Config) -> EngineOptions:
     return EngineOptions(
         models_dir=str(config.models.dir), cache_dir=str(config.models.cache_dir),
         allow_download=config.models.allow_download, batch_size=w.batch_size, beam_size=w.beam_size,
-        cpu_threads=w.cpu_threads, align=w.align, diarize=w.diarize,
+        cpu_threads=w.cpu_threads, align=w.align, diarize=w.diarize, hf_token=w.hf_token.get_secret_value(),
     )
 
 
@@ -68,6 +68,7 @@ class WorkerState:
     memory_bytes: int
     restarts: int
     running: str | None
+    models_loaded: tuple[str, ...]
 
 
 class Daemon:
@@ -195,7 +196,7 @@ class Daemon:
     def workers(self) -> list[WorkerState]:
         return [
             WorkerState(s.worker.name, s.worker.pid, s.worker.is_alive(), s.worker.memory_bytes(),
-                        s.worker.restarts, s.running_filename)
+                        s.worker.restarts, s.running_filename, tuple(sorted(s.worker.models_loaded)))
             for s in self.slots
         ]
 

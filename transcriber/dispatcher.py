@@ -79,10 +79,12 @@ class Slot(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             if self.folder.is_paused():
+                self.worker.drain()
                 self.stopping.wait(self.timing.idle_poll_seconds)
                 continue
             filename = self.queue.take(timeout=self.timing.idle_poll_seconds)
             if filename is None:
+                self.worker.drain()
                 continue
             job = self.store.get(filename)
             if job is None or job.status is not Status.QUEUED:

@@ -44,7 +44,7 @@ class EngineOptions:
     cpu_threads: int = 0
     align: bool = False
     diarize: bool = False
-    hf_token: str = ""
+    hf_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,11 @@ class ModelLoaded:
 
 
 @dataclass(frozen=True)
+class ModelsUnloaded:
+    """The worker freed its models after ``idle_unload_seconds`` without work."""
+
+
+@dataclass(frozen=True)
 class ProgressUpdate:
     job_id: str
     stage: Stage
@@ -106,6 +111,7 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
     while True:
         if not conn.poll(limits.idle_unload_seconds if engine.loaded_models() else None):
             engine.unload()
+            conn.send(ModelsUnloaded())
             continue
         try:
             request = conn.recv()
@@ -248,6 +254,7 @@ class WorkerHandle:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self.warm_settings: TranscriptionSettings | None = None
+        self.models_loaded: set[str] = set()
 
     @property
     def pid(self) -> int | None:
@@ -316,14 +323,33 @@ class WorkerHandle:
                 clock.loading_started(message.at)
             elif isinstance(message, ModelLoaded):
                 clock.loading_ended(message.at)
-                if message.ok:
-                    self.model_load_seconds.append(message.seconds)
+                self._note(message)
+            elif isinstance(message, ModelsUnloaded):
+                self._note(message)
             elif isinstance(message, TranscribeDone) and message.job_id == job_id:
                 self._recycle_if_bloated()
                 return WorkerOutcome(message.transcript, message.duration_seconds)
             elif isinstance(message, TranscribeFailed) and message.job_id == job_id:
                 self._recycle_if_bloated()
                 raise job_error_from_code(message.code, message.message)
+
+    def drain(self) -> None:
+        """Read what an idle worker reported (preloads, idle unloads)."""
+        if self._conn is None:
+            return
+        try:
+            while self._conn.poll(0):
+                self._note(self._conn.recv())
+        except (EOFError, OSError):
+            log.warning("%s died while idle; it restarts with the next job", self.name)
+            self._discard()
+
+    def _note(self, message: object) -> None:
+        if isinstance(message, ModelLoaded) and message.ok:
+            self.models_loaded.add(message.model)
+            self.model_load_seconds.append(message.seconds)
+        elif isinstance(message, ModelsUnloaded):
+            self.models_loaded.clear()
 
     def _receive(self, timeout: float) -> object | None:
         assert self._conn is not None and self._process is not None
@@ -384,6 +410,7 @@ class WorkerHandle:
         if self._conn is not None:
             self._conn.close()
         self._process, self._conn = None, None
+        self.models_loaded.clear()
 
 
 def run_once(

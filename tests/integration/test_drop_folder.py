@@ -219,3 +219,12 @@ def _seconds_between(earlier: str, later: str) -> float:
     from transcriber.sidecars import parse_time
 
     return (parse_time(later) - parse_time(earlier)).total_seconds()
+
+
+def test_worker_preloads_then_unloads_idle_models_and_reloads_on_demand(start_daemon, shared: Path) -> None:
+    daemon = start_daemon({"whisperx": {"model_idle_unload_seconds": 1.0}})
+    wait_for(lambda: daemon.workers()[0].models_loaded == ("base",), what="the preloaded model")
+    wait_for(lambda: daemon.workers()[0].models_loaded == (), what="the idle unload")
+    write_tone(shared / "wakes-it.wav")
+    wait_for(lambda: result_of(shared, "wakes-it.wav"), what="a result after the unload")
+    assert daemon.workers()[0].models_loaded == ("base",)

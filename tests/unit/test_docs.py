@@ -1,0 +1,44 @@
+"""Every configuration key is documented in docs/CONFIGURATION.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from transcriber.config import Config
+from transcriber.errors import ERROR_CODES
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def config_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    keys = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += config_keys(annotation, name)
+        else:
+            keys.append((prefix, name))
+    return keys
+
+
+def documented_sections() -> dict[str, str]:
+    """Section name ("" for the top level) -> its text, from the ``### `name` `` headings."""
+    sections = {}
+    for part in (DOCS / "CONFIGURATION.md").read_text().split("\n### ")[1:]:
+        heading, _, body = part.partition("\n")
+        sections[heading.split("`")[1] if "`" in heading else ""] = body
+    return sections
+
+
+def test_every_config_key_is_documented_in_its_section() -> None:
+    sections = documented_sections()
+    for section, key in config_keys(Config):
+        assert f"| `{key}` |" in sections[section], f"{section}.{key} is not documented"
+
+
+def test_every_error_code_is_explained() -> None:
+    text = (DOCS / "TROUBLESHOOTING.md").read_text()
+    for code in ERROR_CODES:
+        assert f"`{code}`" in text, code
