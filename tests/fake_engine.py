@@ -7,6 +7,7 @@ in-process daemons and daemons started as subprocesses:
 - ``*hang*``: sleeps far past any test timeout;
 - ``*flaky*``: raises an unclassified engine error on every attempt;
 - ``*slow*``: takes ``SLOW_SECONDS`` in steps, reporting progress;
+- ``*bloat*``: keeps ``BLOAT_MB`` of memory alive after it returns (a leak);
 - anything else: the transcript is the file's stem.
 
 Audio still goes through the real ffprobe/ffmpeg in the worker, so broken
@@ -23,6 +24,8 @@ from transcriber.engine import EngineOptions, ProgressReporter, Transcript
 from transcriber.jobs import Stage, TranscriptionSettings
 
 SLOW_SECONDS = 3.0
+BLOAT_MB = 400
+_leaked: list[bytearray] = []
 
 
 class FakeEngine:
@@ -57,6 +60,8 @@ class FakeEngine:
             time.sleep(3600)
         if "flaky" in name:
             raise RuntimeError("simulated engine failure")
+        if "bloat" in name:
+            _leaked.append(bytearray(b"x" * (BLOAT_MB * 2**20)))
         if "slow" in name:
             for step in range(10):
                 time.sleep(SLOW_SECONDS / 10)

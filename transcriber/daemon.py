@@ -164,7 +164,7 @@ class Daemon:
         job = new_job(
             filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
         )
-        self.store.save(job)
+        self.store.add(job)
         self.queue.put(filename, job.priority)
         return job
 
@@ -221,9 +221,10 @@ class Daemon:
         if action is Action.DISCARD:
             sidecars.remove_in_progress(self.folder.audio_path(job.filename))
         elif action is Action.QUARANTINE:
+            self.store.add(job)
             self.store.quarantine(job)
         else:
-            self.store.save(job)
+            self.store.add(job)
             if action is Action.ENQUEUE:
                 self.queue.put(job.filename, job.priority)
 
@@ -259,6 +260,6 @@ class Daemon:
         self._next_retry_check = now_monotonic + RETRY_CHECK_INTERVAL_SECONDS
         now = utc_now()
         for job in self.store.active():
-            if job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now:
-                self.store.save(retry_due(job))
+            due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
+            if due and self.store.save(retry_due(job)) is not None:
                 self.queue.put(job.filename, job.priority)

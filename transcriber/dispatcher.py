@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 from transcriber.errors import EmptyFileError, Interrupted, JobError, OutputWriteError
 from transcriber.folder import SharedFolder
@@ -112,19 +113,31 @@ class Slot(threading.Thread):
         if not audio.is_file():
             self.store.drop(job, "the audio file disappeared before processing")
             return
-        now = utc_now()
-        job = self._save(start_attempt(job, now))
-        if job is None:
-            return
+        # Visible to interrupt() before the attempt is recorded, so a cancel
+        # arriving now is seen below and not lost.
         running = _Running(job.filename)
         with self._running_lock:
             self._running = running
-        progress = _ProgressWriter(self, job)
         try:
+            self._attempt(job, audio, running)
+        finally:
+            with self._running_lock:
+                self._running = None
+            running.finished.set()
+
+    def _attempt(self, job: Job, audio: Path, running: _Running) -> None:
+        now = utc_now()
+        started = self._save(start_attempt(job, now))
+        if started is None:
+            return  # dropped meanwhile, or the folder refused the write
+        progress = _ProgressWriter(self, started)
+        try:
+            if running.cancel.is_set():
+                raise Interrupted("cancelled before it started")
             if audio.stat().st_size == 0:
                 raise EmptyFileError("the file is empty (0 bytes)")
             outcome = self.worker.run(
-                job.task_id, audio, job.settings, self.timing.timeout_seconds, running.cancel, progress,
+                started.task_id, audio, started.settings, self.timing.timeout_seconds, running.cancel, progress,
             )
         except Interrupted:
             self._interrupted(progress.job, running.after_interrupt)
@@ -137,10 +150,6 @@ class Slot(threading.Thread):
                 self._failed(progress.job, OutputWriteError(f"could not update the sidecar: {error}"))
         else:
             self._succeeded(progress.job, outcome, now)
-        finally:
-            with self._running_lock:
-                self._running = None
-            running.finished.set()
 
     def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime) -> None:
         finished = utc_now()

@@ -59,34 +59,54 @@ class JobStore:
         with self._lock:
             return filename in self._jobs
 
-    def save(self, job: Job) -> Job:
-        """Persist an active job's ``.in_progress`` and remember it."""
+    def add(self, job: Job) -> Job:
+        """Persist and remember a job that is new to the table (or recovered at start)."""
         with self._lock:
-            sidecars.write_json_atomic(
-                sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job), self.json_indent,
-            )
-            previous = self._jobs.get(job.filename)
-            self._jobs[job.filename] = job
-            self._notify(JobEvent(job, "saved"))
+            return self._write(job)
+
+    def save(self, job: Job) -> Job | None:
+        """Persist a change of a job still in the table; None when the job was
+        dropped or replaced meanwhile (a cancel racing a slot), so a late
+        write can never bring a cancelled job back."""
+        with self._lock:
+            if not self._is_current(job):
+                return None
+            return self._write(job)
+
+    def _write(self, job: Job) -> Job:
+        sidecars.write_json_atomic(
+            sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job), self.json_indent,
+        )
+        previous = self._jobs.get(job.filename)
+        self._jobs[job.filename] = job
+        self._notify(JobEvent(job, "saved"))
         if previous is None or previous.status is not job.status:
             log.info("%s: %s%s", job.filename, job.status.value, _attempt_note(job))
         return job
+
+    def _is_current(self, job: Job) -> bool:
+        current = self._jobs.get(job.filename)
+        return current is not None and current.task_id == job.task_id
 
     def complete(self, job: Job, result: dict[str, Any]) -> None:
         """Write ``.result`` first, then remove ``.in_progress`` (DESIGN §3)."""
         audio = self._audio(job)
         with self._lock:
+            if not self._is_current(job):
+                return
             sidecars.write_json_atomic(sidecars.result_path(audio), result, self.json_indent)
             sidecars.remove_in_progress(audio)
             self._jobs.pop(job.filename, None)
             self._notify(JobEvent(job, "completed", result))
         log.info("Completed %s", job.filename)
 
-    def quarantine(self, job: Job) -> Path:
+    def quarantine(self, job: Job) -> Path | None:
         """Record the final ``error`` sidecar, then move audio and sidecar to review."""
         assert job.status is Status.ERROR
         with self._lock:
-            self.save(job)
+            if not self._is_current(job):
+                return None
+            self._write(job)
             target = self.folder.quarantine(job.filename)
             self._jobs.pop(job.filename, None)
             self._notify(JobEvent(job, "quarantined"))

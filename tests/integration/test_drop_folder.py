@@ -228,3 +228,15 @@ def test_worker_preloads_then_unloads_idle_models_and_reloads_on_demand(start_da
     write_tone(shared / "wakes-it.wav")
     wait_for(lambda: result_of(shared, "wakes-it.wav"), what="a result after the unload")
     assert daemon.workers()[0].models_loaded == ("base",)
+
+
+def test_a_worker_over_its_memory_ceiling_is_recycled_after_the_job(start_daemon, shared: Path) -> None:
+    daemon = start_daemon({"processing": {"worker_memory_limit_mb": 300}})
+    first_pid = wait_for(lambda: daemon.workers()[0].pid, what="the worker")
+    write_tone(shared / "bloat.wav")
+    assert wait_for(lambda: result_of(shared, "bloat.wav"))["transcription"]["text"] == "bloat"  # the job succeeded
+    second_pid = wait_for(lambda: daemon.workers()[0].pid, what="the recycled worker")
+    assert second_pid != first_pid
+    write_tone(shared / "lean.wav")
+    wait_for(lambda: result_of(shared, "lean.wav"), what="a file on the recycled worker")
+    assert daemon.workers()[0].pid == second_pid  # a lean job does not recycle
