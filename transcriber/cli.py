@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return 2
-    configure_logging(config.logging.level)
+    configure_logging(config.logging.level, to_stderr=args.command == "transcribe")
     if args.command == "transcribe":
         return _transcribe(config, args)
     if args.command == "models":
@@ -114,9 +114,9 @@ def _transcribe(config: Config, args: argparse.Namespace) -> int:
     try:
         WhisperXEngine.verify(settings, options)
         job = start_attempt(new_job(args.file.name, settings, Source.API, 1, utc_now()), utc_now())
+        limits = replace(worker_limits(config), log_to_stderr=True)
         outcome = run_once(
-            WhisperXEngine, options, worker_limits(config), args.file.resolve(), settings,
-            config.processing.timeout_seconds,
+            WhisperXEngine, options, limits, args.file.resolve(), settings, config.processing.timeout_seconds,
         )
     except ModelError as exc:
         print(json.dumps({"error_code": exc.code, "message": exc.message}), file=sys.stderr)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from transcriber.errors import EmptyFileError, Interrupted, JobError, OutputWriteError
+from transcriber.errors import Interrupted, JobError, OutputWriteError
 from transcriber.folder import SharedFolder
 from transcriber.job_queue import JobQueue
 from transcriber.jobs import (
@@ -134,8 +134,6 @@ class Slot(threading.Thread):
         try:
             if running.cancel.is_set():
                 raise Interrupted("cancelled before it started")
-            if audio.stat().st_size == 0:
-                raise EmptyFileError("the file is empty (0 bytes)")
             outcome = self.worker.run(
                 started.task_id, audio, started.settings, self.timing.timeout_seconds, running.cancel, progress,
             )

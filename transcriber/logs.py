@@ -13,9 +13,10 @@ NOISY_LIBRARIES = (
 )
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """One line per event to stdout; noisy libraries are held at WARNING."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str = "INFO", to_stderr: bool = False) -> None:
+    """One line per event to stdout (stderr for the one-shot CLI, whose stdout
+    is the result JSON); noisy libraries are held at WARNING."""
+    handler = logging.StreamHandler(sys.stderr if to_stderr else sys.stdout)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]

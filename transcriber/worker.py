@@ -100,13 +100,14 @@ class WorkerLimits:
     progress_interval_seconds: float
     model_load_timeout_seconds: float = 600.0
     log_level: str = "INFO"
+    log_to_stderr: bool = False
 
 
 def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits) -> None:
     """Entry point of the child process: serve requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
     _die_with_parent()
-    configure_logging(limits.log_level)
+    configure_logging(limits.log_level, limits.log_to_stderr)
     engine = factory(options)
     while True:
         if not conn.poll(limits.idle_unload_seconds if engine.loaded_models() else None):

@@ -1,0 +1,44 @@
+"""The command line, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import REPO, write_config
+
+
+def run_cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "transcriber", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_transcribe_a_broken_file_exits_1_with_the_error_code(tmp_path: Path) -> None:
+    (tmp_path / "notes.mp3").write_text("not audio")
+    completed = run_cli("transcribe", str(tmp_path / "notes.mp3"), config=write_config(tmp_path))
+    assert completed.returncode == 1
+    assert completed.stdout == ""
+    error = json.loads(completed.stderr.strip().splitlines()[-1])
+    assert error["error_code"] == "audio_decode_failed"
+
+
+def test_transcribe_with_a_missing_model_exits_2(tmp_path: Path) -> None:
+    completed = run_cli("transcribe", str(tmp_path / "x.wav"), "--model-size", "large-v3",
+                        config=write_config(tmp_path))
+    assert completed.returncode == 2
+    assert json.loads(completed.stderr.strip().splitlines()[-1])["error_code"] == "model_unavailable"
+
+
+def test_daemon_with_a_missing_model_refuses_to_start(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"models": {"dir": str(tmp_path / "empty-models")}})
+    completed = run_cli(config=config)
+    assert completed.returncode == 2
+    assert "model 'base' is not installed" in completed.stdout + completed.stderr
+
+
+def test_models_verify_reports_the_installed_models(tmp_path: Path) -> None:
+    completed = run_cli("models", "verify", config=write_config(tmp_path))
+    assert completed.returncode == 0, completed.stderr
+    assert "base: ok" in completed.stdout and "tiny.en: ok" in completed.stdout
