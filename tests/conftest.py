@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fake_engine import FakeEngine
 from tests.helpers import make_config
 from transcriber.daemon import Daemon
 from transcriber.engine import EngineFactory
+from transcriber.server import ApiServer
 
 
 @pytest.fixture
@@ -33,3 +37,42 @@ def shared(tmp_path: Path) -> Path:
     folder = tmp_path / "shared"
     folder.mkdir()
     return folder
+
+
+@dataclass
+class ApiHarness:
+    daemon: Daemon
+    client: httpx.Client
+    shared: Path
+
+
+@pytest.fixture
+def start_api(tmp_path: Path, start_daemon) -> Iterator[Callable[..., ApiHarness]]:
+    """A daemon (fake engine unless told) serving its API on a free loopback port."""
+    servers: list[ApiServer] = []
+    clients: list[httpx.Client] = []
+
+    def start(overrides: dict[str, Any] | None = None, engine: EngineFactory = FakeEngine,
+              headers: dict[str, str] | None = None) -> ApiHarness:
+        api = {"enabled": True, "port": free_port(), "file_wait_attempts": 3, "file_wait_interval": 0.1}
+        merged = {**(overrides or {})}
+        merged["api"] = {**api, **merged.get("api", {})}
+        daemon = start_daemon(merged, engine)
+        server = ApiServer(daemon)
+        server.start()
+        servers.append(server)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{daemon.config.api.port}", timeout=30, headers=headers)
+        clients.append(client)
+        return ApiHarness(daemon, client, daemon.config.shared_directory)
+
+    yield start
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

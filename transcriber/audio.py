@@ -50,7 +50,7 @@ def probe(path: Path) -> AudioInfo:
     except subprocess.TimeoutExpired as exc:
         raise AudioDecodeError(f"ffprobe did not finish within {PROBE_TIMEOUT_SECONDS} s") from exc
     if completed.returncode != 0:
-        raise AudioDecodeError(f"not a readable media file: {_last_line(completed.stderr)}")
+        raise AudioDecodeError(f"not a readable media file: {_last_line(completed.stderr, path)}")
     try:
         document = json.loads(completed.stdout or b"{}")
     except ValueError as exc:
@@ -72,16 +72,17 @@ def decode(path: Path) -> Clip:
     ]
     completed = subprocess.run(command, capture_output=True, check=False)
     if completed.returncode != 0:
-        raise AudioDecodeError(f"ffmpeg could not decode the audio: {_last_line(completed.stderr)}")
+        raise AudioDecodeError(f"ffmpeg could not decode the audio: {_last_line(completed.stderr, path)}")
     samples = np.frombuffer(completed.stdout, np.int16).astype(np.float32) / 32768.0
     if samples.size == 0:
         raise EmptyFileError("the audio stream holds no samples")
     return Clip(path, samples)
 
 
-def _last_line(stderr: bytes) -> str:
+def _last_line(stderr: bytes, path: Path) -> str:
+    """ffmpeg's last complaint, without the server's folder (it reaches API clients)."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no details from ffmpeg"
+    return lines[-1].replace(str(path), path.name)[:300] if lines else "no details from ffmpeg"
 
 
 def _float_or_none(value: object) -> float | None:

@@ -25,6 +25,7 @@ from transcriber.jobs import Source, new_job, start_attempt, succeed_attempt
 from transcriber.logs import configure_logging
 from transcriber.models import PACKAGED_MODELS, check_model_folder, install_models
 from transcriber.results import build_result
+from transcriber.server import ApiServer, check_exposure
 from transcriber.sidecars import utc_now
 from transcriber.worker import run_once
 
@@ -74,6 +75,11 @@ def _config_path(explicit: Path | None) -> Path | None:
 
 
 def _run(config: Config) -> int:
+    try:
+        check_exposure(config)
+    except ConfigError as exc:
+        log.error(exc.message)
+        return 2
     daemon = Daemon(config)
     try:
         daemon.start()
@@ -83,6 +89,14 @@ def _run(config: Config) -> int:
     except ModelError as exc:
         log.error("Cannot start: %s", exc.message)
         return 2
+    server = ApiServer(daemon) if config.api.enabled else None
+    try:
+        if server is not None:
+            server.start()
+    except OSError as exc:
+        log.error("Cannot start the API: %s", exc)
+        daemon.stop(grace_seconds=0)
+        return 1
     stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -97,6 +111,8 @@ def _run(config: Config) -> int:
     signal.signal(signal.SIGINT, on_signal)
     while not stop_requested.wait(1.0):
         pass
+    if server is not None:
+        server.stop()
     daemon.stop()
     return 0
 

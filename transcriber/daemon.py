@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from transcriber import sidecars
@@ -19,7 +19,7 @@ from transcriber.dispatcher import AfterInterrupt, Slot, SlotTiming
 from transcriber.engine import EngineFactory, EngineOptions, WhisperXEngine
 from transcriber.folder import SharedFolder
 from transcriber.job_queue import JobQueue
-from transcriber.jobs import Job, Source, Status, TranscriptionSettings, new_job, retry_due
+from transcriber.jobs import PRIORITY_API, Job, Source, Status, TranscriptionSettings, new_job, retry_due
 from transcriber.lock import InstanceLock
 from transcriber.recovery import Action, recover
 from transcriber.retry import RetryPolicy
@@ -155,11 +155,14 @@ class Daemon:
     def submit(
         self, filename: str, settings: TranscriptionSettings | None = None, source: Source = Source.API,
     ) -> Job:
-        """Queue ``filename`` (already validated, relative to the folder) unless it is active."""
+        """Queue ``filename`` (already validated, relative to the folder) unless it is active;
+        an API request for a file already queued by the scan moves it up to priority 1."""
         existing = self.store.get(filename)
         if existing is not None:
-            if source is Source.API and existing.priority > 1:
-                self.queue.reprioritise(filename, 1)
+            if source is Source.API and existing.priority > PRIORITY_API:
+                promoted = self.store.save(replace(existing, priority=PRIORITY_API, source=Source.API))
+                self.queue.reprioritise(filename, PRIORITY_API)
+                return promoted or existing
             return existing
         job = new_job(
             filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
@@ -167,6 +170,25 @@ class Daemon:
         self.store.add(job)
         self.queue.put(filename, job.priority)
         return job
+
+    def change_settings(self, filename: str, settings: TranscriptionSettings) -> bool:
+        """Give an active job new settings; True when a running attempt was
+        interrupted for it (it goes back to the queue with the new settings)."""
+
+        def requeue(job: Job) -> None:
+            updated = replace(job, settings=settings, priority=PRIORITY_API, source=Source.API,
+                              status=Status.QUEUED, next_attempt_at=None)
+            if self.store.save(updated) is not None:
+                self.queue.put(filename, PRIORITY_API)
+
+        for slot in self.slots:
+            if slot.interrupt(filename, requeue):
+                return True
+        job = self.store.get(filename)
+        if job is not None:
+            self.queue.remove(filename)
+            requeue(job)
+        return False
 
     def cancel(self, filename: str, after: AfterInterrupt | None = None) -> bool:
         """Remove ``filename`` from the queue, or interrupt it when running.

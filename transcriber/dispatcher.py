@@ -90,6 +90,9 @@ class Slot(threading.Thread):
             job = self.store.get(filename)
             if job is None or job.status is not Status.QUEUED:
                 continue  # cancelled or deleted while it waited
+            if self.folder.is_paused():  # paused while we were waiting in take()
+                self.queue.put_back(filename, job.priority)
+                continue
             self._process(job)
 
     def interrupt(self, filename: str, after: AfterInterrupt | None = None, wait: float = 10.0) -> bool:

@@ -17,6 +17,7 @@ class JobQueue:
         self._heap: list[tuple[int, int, str]] = []
         self._entries: dict[str, tuple[int, int]] = {}  # filename -> (priority, sequence)
         self._sequence = itertools.count()
+        self._front_sequence = itertools.count(-1, -1)
         self._condition = threading.Condition()
 
     def __len__(self) -> int:
@@ -39,6 +40,14 @@ class JobQueue:
             self._push(filename, priority)
             self._condition.notify()
             return True
+
+    def put_back(self, filename: str, priority: int) -> None:
+        """Return a just-taken file to the head of its priority (the taker could not start it)."""
+        with self._condition:
+            key = (priority, next(self._front_sequence))
+            self._entries[filename] = key
+            heapq.heappush(self._heap, (*key, filename))
+            self._condition.notify()
 
     def reprioritise(self, filename: str, priority: int) -> bool:
         """Move a queued file to ``priority`` (to the back of that priority)."""

@@ -30,6 +30,7 @@ class JobEvent:
     job: Job
     event: str  # "saved", "completed", "quarantined", "dropped"
     result: dict[str, Any] | None = None
+    previous_status: Status | None = None  # for "saved": the status before this change
 
 
 Listener = Callable[[JobEvent], None]
@@ -79,7 +80,7 @@ class JobStore:
         )
         previous = self._jobs.get(job.filename)
         self._jobs[job.filename] = job
-        self._notify(JobEvent(job, "saved"))
+        self._notify(JobEvent(job, "saved", previous_status=previous.status if previous else None))
         if previous is None or previous.status is not job.status:
             log.info("%s: %s%s", job.filename, job.status.value, _attempt_note(job))
         return job

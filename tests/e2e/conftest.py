@@ -49,3 +49,10 @@ def long_russian(speech_dir: Path) -> Speech:
     """About 90 s of speech: long enough to kill something mid-transcription."""
     text = " ".join([RUSSIAN] * 14)
     return Speech(synthesise(speech_dir / "long-russian.wav", text, "ru"), text)
+
+
+@pytest.fixture(scope="session")
+def very_long_russian(speech_dir: Path) -> Speech:
+    """About 3 minutes: its transcription takes far longer than a short timeout."""
+    text = " ".join([RUSSIAN] * 28)
+    return Speech(synthesise(speech_dir / "very-long-russian.wav", text, "ru"), text)

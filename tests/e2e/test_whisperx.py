@@ -97,12 +97,14 @@ def test_sigkill_mid_transcription_then_restart_completes_on_attempt_two(
     assert list((shared / "manual_review").iterdir()) == []
 
 
-def test_timeout_kills_and_respawns_the_real_worker(start_daemon, shared: Path, long_russian: Speech) -> None:
+def test_timeout_kills_and_respawns_the_real_worker(start_daemon, shared: Path, very_long_russian: Speech) -> None:
+    # 8 s: far below the ~20 s the 3-minute file needs, far above the 1 s tone
+    # even on a busy machine (model loading does not count).
     daemon = start_daemon(
-        {"processing": {"timeout_seconds": 4, "max_retry_attempts": 1}}, engine=WhisperXEngine,
+        {"processing": {"timeout_seconds": 8, "max_retry_attempts": 1}}, engine=WhisperXEngine,
     )
     first_pid = wait_for(lambda: daemon.workers()[0].pid, what="the worker")
-    shutil.copy(long_russian.path, shared / "too-long.wav")
+    shutil.copy(very_long_russian.path, shared / "too-long.wav")
     sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "too-long.wav"), timeout=120,
                        what="the timed-out file in review")
     assert sidecar["attempts"][0]["error"]["code"] == "timeout"

@@ -57,3 +57,15 @@ def test_take_blocks_until_something_arrives() -> None:
     thread.join(5)
     assert taken == ["late"]
     assert queue.take(timeout=0.01) is None
+
+
+def test_put_back_returns_a_taken_file_to_the_head_of_its_priority() -> None:
+    queue = JobQueue()
+    for name in ("a", "b"):
+        queue.put(name, 2)
+    queue.put("urgent", 1)
+    assert queue.take(timeout=0) == "urgent"
+    assert queue.take(timeout=0) == "a"
+    queue.put_back("a", 2)
+    assert queue.position("a") == 1
+    assert drain(queue) == ["a", "b"]

@@ -1,0 +1,389 @@
+"""The HTTP API (DESIGN §5): thin routes over :class:`TranscriptionService`.
+
+Every error has the shape ``{"status", "error_code", "message", "filename"}``
+(plus ``debug_info`` when debug is on); nothing a client sends produces a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from transcriber import formats, sidecars
+from transcriber.api_schemas import (
+    CompletedResponse,
+    DeletedResponse,
+    DeleteRequest,
+    ErrorResponse,
+    HealthResponse,
+    QueuedResponse,
+    StatusResponse,
+    TranscribeRequest,
+)
+from transcriber.config import Config
+from transcriber.daemon import Daemon
+from transcriber.errors import ModelError
+from transcriber.jobs import PRIORITY_API, Job, Status, TranscriptionSettings
+from transcriber.metrics import CONTENT_TYPE, Metrics
+from transcriber.models import resolve_model
+from transcriber.service import ApiError, FileState, TranscriptionService
+from transcriber.store import JobEvent
+
+log = logging.getLogger("API")
+
+MAX_BODY_BYTES = 64 * 1024
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422)
+}
+
+
+def create_app(daemon: Daemon) -> FastAPI:
+    config = daemon.config
+    service = TranscriptionService(daemon)
+    metrics = Metrics(daemon)
+    waiters = _Waiters()
+    daemon.store.add_listener(waiters.on_event)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        waiters.loop = asyncio.get_running_loop()
+        yield
+
+    app = FastAPI(
+        title="transcriber", version="0.1.0", lifespan=lifespan,
+        description="Drop-folder transcription daemon: request a transcript by filename, poll, fetch, cancel.",
+    )
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
+    _install_error_handlers(app, config)
+    authorised = _auth_dependency(config)
+
+    @app.post("/transcribe", status_code=202, responses={200: {"model": CompletedResponse}, **ERRORS},
+              response_model=QueuedResponse, dependencies=[authorised])
+    async def transcribe(body: TranscribeRequest) -> Response:
+        name = service.validate(body.filename)
+        debug = body.debug if body.debug is not None else config.api.debug
+        settings = _settings(daemon, body, debug)
+        state = await _wait_for_file(service, name, config)
+        if state.status is Status.NOT_FOUND:
+            raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
+                           debug_info=_debug_info(debug, state))
+        if state.status is Status.ERROR and not body.force:
+            raise _in_review_error(service, state, debug)
+        outcome = await run_in_threadpool(service.request, state, settings, body.force)
+        if outcome.kind == "completed":
+            return _completed(name, outcome.result)
+        wait = min(body.wait, config.api.max_wait_seconds)
+        if wait > 0 and outcome.job is not None:
+            await waiters.wait(outcome.job.filename, wait)
+            state = await run_in_threadpool(service.state, name)
+            if state.status is Status.COMPLETED:
+                return _completed(name, await run_in_threadpool(service.result, state))
+            if state.status is Status.ERROR:
+                raise _in_review_error(service, state, debug)
+            return JSONResponse(_status_body(service, state), status_code=202)
+        job = outcome.job or daemon.job(name)
+        return JSONResponse(_queued_body(service, name, job, settings, outcome.kind), status_code=202)
+
+    @app.delete("/transcribe", response_model=DeletedResponse, responses=ERRORS, dependencies=[authorised])
+    def delete_by_body(body: DeleteRequest) -> dict[str, Any]:
+        return _delete(service, body.filename)
+
+    @app.delete("/transcribe/{filename:path}", response_model=DeletedResponse, responses=ERRORS,
+                dependencies=[authorised])
+    def delete_by_path(filename: str) -> dict[str, Any]:
+        return _delete(service, filename)
+
+    @app.get("/status/{filename:path}", response_model=StatusResponse, responses=ERRORS,
+             dependencies=[authorised])
+    def status(filename: str, debug: bool = False) -> dict[str, Any]:
+        name = service.validate(filename)
+        state = service.state(name)
+        if state.status is Status.NOT_FOUND:
+            raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
+                           debug_info=_debug_info(debug or config.api.debug, state))
+        return _status_body(service, state)
+
+    @app.get("/result/{filename:path}", responses={200: {"content": {"application/json": {}, "text/plain": {}}},
+                                                   **ERRORS}, dependencies=[authorised])
+    def result(filename: str, format: Literal["json", "txt", "srt", "vtt", "tsv"] = Query("json"),
+               debug: bool = False) -> Response:
+        name = service.validate(filename)
+        state = service.state(name)
+        document = service.result(state) if state.status is Status.COMPLETED else None
+        if document is None:
+            raise ApiError(404, "result_not_found", f"no result yet: the file is {state.status.value}", name,
+                           status=state.status.value, current_status=state.status.value,
+                           debug_info=_debug_info(debug or config.api.debug, state))
+        if format == "json":
+            return JSONResponse(document)
+        return PlainTextResponse(
+            formats.render(document, format), media_type=formats.MEDIA_TYPES[format],
+            headers={"Content-Disposition": _content_disposition(f"{name}.{format}")},
+        )
+
+    @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    def health() -> JSONResponse:
+        healthy, body = service.health()
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=[authorised])
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> TranscriptionSettings:
+    default = daemon.settings
+    if body.model_size is not None:
+        _check_model(daemon, body.model_size)
+    language = default.language if body.language is None else (None if body.language == "auto" else body.language)
+    return TranscriptionSettings(
+        model_size=body.model_size or default.model_size,
+        language=language,
+        temperature=default.temperature if body.temperature is None else body.temperature,
+        compute_type=body.compute_type or default.compute_type,
+        device=body.device or default.device,
+        debug=debug,
+    )
+
+
+def _check_model(daemon: Daemon, model_size: str) -> None:
+    models = daemon.config.models
+    try:
+        resolve_model(model_size, models.dir, models.allow_download)
+    except ModelError as exc:
+        raise ApiError(422, "invalid_settings", f"model_size: {exc.message}") from exc
+
+
+async def _wait_for_file(service: TranscriptionService, name: str, config: Config) -> FileState:
+    """A file may still be arriving: look ``file_wait_attempts`` times before giving up."""
+    for attempt in range(config.api.file_wait_attempts):
+        state = await run_in_threadpool(service.state, name)
+        if state.status is not Status.NOT_FOUND or attempt == config.api.file_wait_attempts - 1:
+            return state
+        await asyncio.sleep(config.api.file_wait_interval)
+    raise AssertionError("unreachable")
+
+
+def _delete(service: TranscriptionService, filename: object) -> dict[str, Any]:
+    name = service.validate(filename)
+    state = service.state(name)
+    if state.status is Status.NOT_FOUND:
+        raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found")
+    outcome = service.delete(state)
+    log.info("Deleted %s via the API: %s", name, ", ".join(outcome.deleted_files) or "nothing left on disk")
+    return {
+        "status": "deleted", "message": f"deleted {len(outcome.deleted_files)} file(s)", "filename": name,
+        "deleted_files": outcome.deleted_files, "processing_interrupted": outcome.processing_interrupted,
+        "removed_from_queue": outcome.removed_from_queue,
+    }
+
+
+def _completed(name: str, result: dict[str, Any] | None) -> JSONResponse:
+    return JSONResponse({"status": "completed", "filename": name, "result": result or {}}, status_code=200)
+
+
+def _queued_body(service: TranscriptionService, name: str, job: Job | None, settings: TranscriptionSettings,
+                 kind: str) -> dict[str, Any]:
+    status = job.status if job is not None else Status.QUEUED
+    state = service.state(name)
+    messages = {"joined": "already in progress with the same settings; joined it",
+                "restarted": "interrupted the running transcription; queued again with the new settings",
+                "queued": "queued for transcription"}
+    return {
+        "status": "processing" if status is Status.PROCESSING else "queued",
+        "message": messages[kind], "filename": name,
+        "settings": (job.settings if job is not None else settings).to_dict(),
+        "queue_position": service.queue_position(state),
+        "priority": "high" if job is None or job.priority == PRIORITY_API else "normal",
+        "restarted": kind == "restarted",
+    }
+
+
+def _status_body(service: TranscriptionService, state: FileState) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": state.status.value, "filename": state.name, "stage": None, "progress": None,
+                            "current_attempt": None, "max_attempts": None, "queue_position": None,
+                            "start_time": None, "next_attempt_at": None, "last_error": None}
+    job = state.job
+    if job is not None:
+        error = job.last_error
+        running = job.attempts[-1] if job.attempts else None
+        body.update(
+            status=Status.QUEUED.value if job.status is Status.RETRY_WAIT else job.status.value,
+            stage=job.progress.stage.value, progress=job.progress.percentage,
+            current_attempt=job.current_attempt, max_attempts=job.max_attempts,
+            queue_position=service.queue_position(state),
+            start_time=sidecars.format_time(running.start_time) if running else None,
+            next_attempt_at=sidecars.format_time(job.next_attempt_at),
+            last_error={"code": error.code, "message": error.message} if error else None,
+        )
+    elif state.status is Status.COMPLETED:
+        body.update(stage="completed", progress=100.0)
+    elif state.status is Status.ERROR and state.review_sidecar:
+        sidecar = state.review_sidecar
+        attempts = sidecar.get("attempts") or [{}]
+        body.update(current_attempt=sidecar.get("current_attempt"), max_attempts=sidecar.get("max_attempts"),
+                    start_time=attempts[-1].get("start_time"), last_error=attempts[-1].get("error"))
+    return body
+
+
+def _in_review_error(service: TranscriptionService, state: FileState, debug: bool) -> ApiError:
+    error = _status_body(service, state)["last_error"] or {}
+    return ApiError(
+        409, "in_manual_review",
+        f"the file failed and is in manual_review/ ({error.get('code')}: {error.get('message')}); "
+        "send force=true to move it back and start over",
+        state.name, last_error=error or None, debug_info=_debug_info(debug, state),
+    )
+
+
+def _debug_info(debug: bool, state: FileState) -> dict[str, Any] | None:
+    if not debug:
+        return None
+    sidecar: dict[str, Any] | None = None
+    if state.job is not None:
+        sidecar = sidecars.job_to_dict(state.job)
+    elif state.review_sidecar is not None:
+        sidecar = state.review_sidecar
+    timeline = [
+        {k: a.get(k) for k in ("attempt_number", "start_time", "end_time", "status", "error")}
+        for a in (sidecar or {}).get("attempts", [])
+    ]
+    return {"in_progress": sidecar, "attempt_timeline": timeline, "current_status": state.status.value}
+
+
+def _content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the UTF-8 name, so Cyrillic survives any client."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _auth_dependency(config: Config) -> Any:
+    token = config.api.token.get_secret_value().encode()
+
+    def check(request: Request) -> None:
+        if not token:
+            return
+        offered = request.headers.get("x-api-key", "")
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            offered = authorization[7:].strip()
+        if not hmac.compare_digest(offered.encode("utf-8", "replace"), token):
+            raise ApiError(401, "unauthorized", "missing or wrong API token (Authorization: Bearer … or X-API-Key)")
+
+    return Depends(check)
+
+
+def _install_error_handlers(app: FastAPI, config: Config) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        body = {"status": exc.status, "error_code": exc.code, "message": exc.message, "filename": exc.filename}
+        body.update({k: v for k, v in exc.extra.items() if v is not None})
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            return _error(400, "invalid_json", "the request body is not valid JSON")
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+        field = where.split(".")[-1]
+        code = "invalid_filename" if field == "filename" else "invalid_settings" if field in (
+            "language", "model_size", "temperature", "compute_type", "device") else "invalid_request"
+        return _error(422, code, f"{where}: {first.get('msg', 'invalid value')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("Unexpected error in the API")
+        return _error(500, "internal_error", "an unexpected error occurred; see the daemon log")
+
+
+def _error(http_status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None},
+                        status_code=http_status)
+
+
+class _Waiters:
+    """Long-polls wait here; the job store wakes them from the slot threads."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+
+    def on_event(self, event: JobEvent) -> None:
+        if event.event in ("completed", "quarantined", "dropped") and self.loop is not None:
+            self.loop.call_soon_threadsafe(self._wake, event.job.filename)
+
+    def _wake(self, filename: str) -> None:
+        for future in self._waiting.pop(filename, []):
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self, filename: str, timeout: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[filename].append(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiting = self._waiting.get(filename)
+            if waiting and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._waiting[filename]
+
+
+class _BodyLimit:
+    """413 for bodies over ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _error(413, "request_too_large", f"the request body is over {self.limit} bytes")(scope, receive,
+                                                                                                 send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise StarletteHTTPException(413, f"the request body is over {self.limit} bytes")
+            return message
+
+        return counted

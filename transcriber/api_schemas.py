@@ -1,0 +1,126 @@
+"""Request and response bodies of the HTTP API (DESIGN §5), with examples for /docs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from transcriber.config import COMPUTE_TYPES
+
+# Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES), kept
+# here so validating a request does not import the engine's libraries.
+WHISPER_LANGUAGES = frozenset({
+    "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy", "da", "de", "el",
+    "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw", "he", "hi", "hr", "ht", "hu", "hy",
+    "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn", "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi",
+    "mk", "ml", "mn", "mr", "ms", "mt", "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru",
+    "sa", "sd", "si", "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+    "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "yue", "zh",
+})
+
+FILENAME_EXAMPLE = "звонок 2026-11-24.mp3"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TranscribeRequest(_Body):
+    filename: str = Field(max_length=4096, examples=[FILENAME_EXAMPLE])
+    language: str | None = Field(None, description="a Whisper language code, or 'auto'", examples=["ru"])
+    model_size: str | None = Field(None, max_length=4096, examples=["base"])
+    temperature: float | None = Field(None, ge=0, le=1, examples=[0.1])
+    compute_type: Literal[COMPUTE_TYPES] | None = None  # type: ignore[valid-type]
+    device: Literal["cpu", "cuda"] | None = None
+    debug: bool | None = None
+    force: bool = Field(False, description="transcribe again even if done, or take the file back from review")
+    wait: float = Field(0, ge=0, description="seconds to wait for the result (bounded by api.max_wait_seconds)")
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is None or value == "auto":
+            return value
+        if value.lower() not in WHISPER_LANGUAGES:
+            raise ValueError("not a Whisper language code (e.g. 'ru', 'en', 'auto')")
+        return value.lower()
+
+
+class DeleteRequest(_Body):
+    filename: str = Field(max_length=4096, examples=[FILENAME_EXAMPLE])
+
+
+class SettingsBody(BaseModel):
+    model_size: str
+    language: str | None
+    temperature: float
+    compute_type: str
+    device: str
+    debug: bool = False
+
+
+class QueuedResponse(BaseModel):
+    status: str = Field(examples=["queued"])
+    message: str
+    filename: str
+    settings: SettingsBody
+    queue_position: int | None = Field(None, description="1-based; null while processing")
+    priority: Literal["high", "normal"]
+    restarted: bool = False
+
+
+class CompletedResponse(BaseModel):
+    status: Literal["completed"]
+    filename: str
+    result: dict[str, Any]
+
+
+class DeletedResponse(BaseModel):
+    status: Literal["deleted"]
+    message: str
+    filename: str
+    deleted_files: list[str]
+    processing_interrupted: bool
+    removed_from_queue: bool
+
+
+class LastError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class StatusResponse(BaseModel):
+    status: str = Field(examples=["processing"], description="pending, queued, processing, completed or error")
+    filename: str
+    stage: str | None = Field(None, examples=["transcribing"])
+    progress: float | None = Field(None, examples=[45.0])
+    current_attempt: int | None = None
+    max_attempts: int | None = None
+    queue_position: int | None = None
+    start_time: str | None = None
+    next_attempt_at: str | None = None
+    last_error: LastError | None = None
+
+
+class ErrorResponse(BaseModel):
+    status: str = Field(examples=["error"])
+    error_code: str = Field(examples=["file_not_found"])
+    message: str
+    filename: str | None = None
+    debug_info: dict[str, Any] | None = None
+    last_error: LastError | None = None
+    current_status: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    whisperx_available: bool
+    models_loaded: list[str]
+    memory_usage_mb: dict[str, float]
+    queue_depth: int
+    worker: list[dict[str, Any]]
+    watcher: dict[str, Any]
+    shared_folder_writable: bool
+    database: Literal["ok", "down", "disabled"]
+    paused: bool

@@ -1,0 +1,57 @@
+"""Rendering a ``.result`` document as plain text, SRT, WebVTT or TSV."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Segments = list[dict[str, Any]]
+
+
+def render(result: dict[str, Any], fmt: str) -> str:
+    transcription = result.get("transcription") or {}
+    return RENDERERS[fmt](transcription.get("segments") or [], transcription.get("text") or "")
+
+
+def _text(segments: Segments, text: str) -> str:
+    return text.strip() + "\n" if text.strip() else ""
+
+
+def _srt(segments: Segments, _text_: str) -> str:
+    blocks = [
+        f"{number}\n{_clock(s['start'], ',')} --> {_clock(s['end'], ',')}\n{_line(s)}\n"
+        for number, s in enumerate(segments, 1)
+    ]
+    return "\n".join(blocks)
+
+
+def _vtt(segments: Segments, _text_: str) -> str:
+    blocks = [f"{_clock(s['start'], '.')} --> {_clock(s['end'], '.')}\n{_line(s)}\n" for s in segments]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def _tsv(segments: Segments, _text_: str) -> str:
+    """Whisper's TSV: start and end in integer milliseconds, then the text."""
+    rows = ["start\tend\ttext"]
+    rows += [f"{round(s['start'] * 1000)}\t{round(s['end'] * 1000)}\t{_line(s).replace(chr(9), ' ')}"
+             for s in segments]
+    return "\n".join(rows) + "\n"
+
+
+def _line(segment: dict[str, Any]) -> str:
+    text = " ".join(str(segment.get("text", "")).split())
+    speaker = segment.get("speaker")
+    return f"[{speaker}] {text}" if speaker else text
+
+
+def _clock(seconds: float, decimal_mark: str) -> str:
+    milliseconds = max(round(float(seconds) * 1000), 0)
+    hours, milliseconds = divmod(milliseconds, 3_600_000)
+    minutes, milliseconds = divmod(milliseconds, 60_000)
+    secs, milliseconds = divmod(milliseconds, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_mark}{milliseconds:03d}"
+
+
+RENDERERS: dict[str, Callable[[Segments, str], str]] = {"txt": _text, "srt": _srt, "vtt": _vtt, "tsv": _tsv}
+MEDIA_TYPES = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt",
+               "tsv": "text/tab-separated-values"}

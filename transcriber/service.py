@@ -1,0 +1,207 @@
+"""What the HTTP API asks of the daemon, in terms of files: request, status,
+result, delete, health.  No HTTP here: errors are :class:`ApiError` values
+that ``api.py`` turns into responses of the DESIGN §5 shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from transcriber import sidecars
+from transcriber.daemon import Daemon
+from transcriber.filenames import InvalidFilename, locate, validate
+from transcriber.jobs import Job, Source, Status, TranscriptionSettings
+
+
+class ApiError(Exception):
+    def __init__(self, http_status: int, code: str, message: str, filename: str | None = None,
+                 status: str = "error", **extra: Any) -> None:
+        super().__init__(message)
+        self.http_status, self.code, self.message = http_status, code, message
+        self.filename, self.status, self.extra = filename, status, extra
+
+
+@dataclass(frozen=True)
+class FileState:
+    """Where a requested file stands, from memory and the folder."""
+
+    name: str  # as requested (NFC)
+    status: Status
+    audio: Path | None = None  # on disk, main folder
+    job: Job | None = None
+    review_sidecar: dict[str, Any] | None = None
+    review_audio: Path | None = None
+
+
+@dataclass
+class RequestOutcome:
+    kind: str  # "completed", "queued", "joined", "restarted"
+    job: Job | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class DeleteOutcome:
+    deleted_files: list[str] = field(default_factory=list)
+    processing_interrupted: bool = False
+    removed_from_queue: bool = False
+
+
+class TranscriptionService:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.folder = daemon.folder
+        self._writable_checked_at = 0.0
+        self._writable = True
+
+    # -- lookups -------------------------------------------------------------
+
+    def validate(self, name: object) -> str:
+        try:
+            return validate(name, self.folder)
+        except InvalidFilename as exc:
+            raise ApiError(400, "invalid_filename", str(exc), _printable(name)) from exc
+
+    def state(self, name: str) -> FileState:
+        try:
+            audio = locate(name, self.folder.root, self.folder.root)
+            review_audio = None if audio else locate(name, self.folder.manual_review, self.folder.root)
+        except InvalidFilename as exc:
+            raise ApiError(400, "invalid_filename", str(exc), name) from exc
+        if audio is not None:
+            key = self._key(audio)
+            job = self.daemon.job(key)
+            if job is not None:
+                return FileState(name, job.status, audio, job)
+            if sidecars.result_path(audio).exists():
+                return FileState(name, Status.COMPLETED, audio)
+            return FileState(name, Status.PENDING, audio)
+        if review_audio is not None:
+            sidecar = sidecars.read_json(sidecars.in_progress_path(review_audio)) or {}
+            return FileState(name, Status.ERROR, review_sidecar=sidecar, review_audio=review_audio)
+        if sidecars.result_path(self.folder.root / name).exists():  # audio deleted, transcript kept
+            return FileState(name, Status.COMPLETED)
+        return FileState(name, Status.NOT_FOUND)
+
+    def result(self, state: FileState) -> dict[str, Any] | None:
+        base = state.audio or (self.folder.root / state.name)
+        return sidecars.read_json(sidecars.result_path(base))
+
+    def queue_position(self, state: FileState) -> int | None:
+        return self.daemon.queue_position(self._key(state.audio)) if state.audio else None
+
+    # -- changes -------------------------------------------------------------
+
+    def request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
+        if state.status is Status.ERROR:
+            if not force:
+                raise ApiError(409, "in_manual_review", "the file is in manual_review/", state.name)
+            state = self._restore_from_review(state)
+        assert state.audio is not None
+        key = self._key(state.audio)
+        if state.status is Status.COMPLETED and not force:
+            return RequestOutcome("completed", result=self.result(state))
+        if state.job is not None and state.job.is_active:
+            if state.job.settings == settings:
+                return RequestOutcome("joined", self.daemon.submit(key, settings, Source.API))
+            restarted = self.daemon.change_settings(key, settings)
+            return RequestOutcome("restarted" if restarted else "queued", self.daemon.job(key))
+        return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API))
+
+    def delete(self, state: FileState) -> DeleteOutcome:
+        """Cancel the job (interrupting a running one), then remove the audio and its sidecars."""
+        outcome = DeleteOutcome()
+        present = [path for path in self._files_of(state) if os.path.lexists(path)]
+        if state.audio is not None:
+            key = self._key(state.audio)
+            job = self.daemon.job(key)
+            if job is not None:
+                outcome.processing_interrupted = job.status is Status.PROCESSING
+                outcome.removed_from_queue = not outcome.processing_interrupted
+                self.daemon.cancel(key)
+        for path in present:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        outcome.deleted_files = [path.relative_to(self.folder.root).as_posix() for path in present]
+        return outcome
+
+    def _files_of(self, state: FileState) -> list[Path]:
+        paths: list[Path] = []
+        for audio in (state.audio or self.folder.root / state.name, state.review_audio):
+            if audio is not None:
+                paths += [audio, sidecars.in_progress_path(audio), sidecars.result_path(audio)]
+        return paths
+
+    def _restore_from_review(self, state: FileState) -> FileState:
+        assert state.review_audio is not None
+        target = self.folder.root / state.name
+        if os.path.lexists(target):
+            raise ApiError(409, "name_in_use", "a file of that name is already in the shared folder", state.name)
+        shutil.move(state.review_audio, target)
+        review_sidecar = sidecars.in_progress_path(state.review_audio)
+        if review_sidecar.exists():  # the history stays in review, under a name the scan ignores
+            os.replace(review_sidecar, review_sidecar.with_name(
+                f"{review_sidecar.name}.{sidecars.utc_now():%Y%m%dT%H%M%SZ}"))
+        return FileState(state.name, Status.PENDING, target)
+
+    def _key(self, audio: Path) -> str:
+        return audio.relative_to(self.folder.root).as_posix()
+
+    # -- health --------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        workers = self.daemon.workers()
+        writable = self._folder_writable()
+        watcher_alive = self.daemon.watcher.is_alive()
+        daemon_mb = psutil.Process().memory_info().rss / 2**20
+        body = {
+            "status": "healthy" if writable and watcher_alive else "unhealthy",
+            "whisperx_available": importlib.util.find_spec("whisperx") is not None,
+            "models_loaded": sorted({m for w in workers for m in w.models_loaded}),
+            "memory_usage_mb": {
+                "daemon": round(daemon_mb, 1),
+                "workers": round(sum(w.memory_bytes for w in workers) / 2**20, 1),
+            },
+            "queue_depth": len(self.daemon.queue),
+            "worker": [
+                {"name": w.name, "state": ("busy" if w.running else "idle") if w.alive else "stopped",
+                 "pid": w.pid, "restarts": w.restarts, "current_file": w.running}
+                for w in workers
+            ],
+            "watcher": {"state": "running" if watcher_alive else "dead", "observer": self.daemon.watcher.observer_kind},
+            "shared_folder_writable": writable,
+            "database": "disabled",
+            "paused": self.daemon.paused,
+        }
+        return writable and watcher_alive, body
+
+
+    def _folder_writable(self) -> bool:
+        """A real write (a read-only remount or a full disk fools os.access),
+        at most once a second however often /health is polled."""
+        now = time.monotonic()
+        if now - self._writable_checked_at >= 1.0:
+            probe = self.folder.root / f".health-{os.getpid()}"
+            try:
+                probe.write_bytes(b"ok")
+                probe.unlink()
+                self._writable = True
+            except OSError:
+                self._writable = False
+            self._writable_checked_at = now
+        return self._writable
+
+
+def _printable(name: object) -> str | None:
+    if not isinstance(name, str):
+        return None
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in name)[:300]
