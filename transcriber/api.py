@@ -45,6 +45,8 @@ from transcriber.store import JobEvent
 log = logging.getLogger("API")
 
 MAX_BODY_BYTES = 64 * 1024
+_PROGRESS_FIELDS = ("stage", "progress", "current_attempt", "max_attempts", "start_time", "next_attempt_at",
+                    "last_error")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422)
 }
@@ -63,7 +65,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         yield
 
     app = FastAPI(
-        title="transcriber", version="0.1.0", lifespan=lifespan,
+        title="transcriber", version="0.1.0", lifespan=lifespan, redirect_slashes=False,
         description="Drop-folder transcription daemon: request a transcript by filename, poll, fetch, cancel.",
     )
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
@@ -87,15 +89,19 @@ def create_app(daemon: Daemon) -> FastAPI:
             return _completed(name, outcome.result)
         wait = min(body.wait, config.api.max_wait_seconds)
         if wait > 0 and outcome.job is not None:
-            await waiters.wait(outcome.job.filename, wait)
+            key = outcome.job.filename
+            await waiters.wait(key, wait, finished=lambda: daemon.job(key) is None)
             state = await run_in_threadpool(service.state, name)
             if state.status is Status.COMPLETED:
                 return _completed(name, await run_in_threadpool(service.result, state))
             if state.status is Status.ERROR:
                 raise _in_review_error(service, state, debug)
-            return JSONResponse(_status_body(service, state), status_code=202)
-        job = outcome.job or daemon.job(name)
-        return JSONResponse(_queued_body(service, name, job, settings, outcome.kind), status_code=202)
+        job = daemon.job(outcome.job.filename) if outcome.job is not None else None
+        body = _queued_body(service, name, job or outcome.job, settings, outcome.kind)
+        if wait > 0:  # say where it stands, as GET /status would
+            status = _status_body(service, await run_in_threadpool(service.state, name))
+            body.update({key: status[key] for key in _PROGRESS_FIELDS})
+        return JSONResponse(body, status_code=202)
 
     @app.delete("/transcribe", response_model=DeletedResponse, responses=ERRORS, dependencies=[authorised])
     def delete_by_body(body: DeleteRequest) -> dict[str, Any]:
@@ -165,7 +171,10 @@ def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> Transcrip
 
 
 def _check_model(daemon: Daemon, model_size: str) -> None:
+    """Clients choose among installed models by name; folders are the operator's to configure."""
     models = daemon.config.models
+    if "/" in model_size or "\\" in model_size or model_size.startswith(".") or not model_size.isprintable():
+        raise ApiError(422, "invalid_settings", "model_size: a model name such as 'base', not a path")
     try:
         resolve_model(model_size, models.dir, models.allow_download)
     except ModelError as exc:
@@ -343,11 +352,14 @@ class _Waiters:
             if not future.done():
                 future.set_result(None)
 
-    async def wait(self, filename: str, timeout: float) -> None:
+    async def wait(self, filename: str, timeout: float, finished: Callable[[], bool]) -> None:
+        """Until the job of ``filename`` ends or ``timeout`` passes; ``finished``
+        is checked after registering, so an end just before is not missed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[filename].append(future)
         try:
-            await asyncio.wait_for(future, timeout)
+            if not finished():
+                await asyncio.wait_for(future, timeout)
         except TimeoutError:
             pass
         finally:

@@ -60,6 +60,11 @@ class SettingsBody(BaseModel):
     debug: bool = False
 
 
+class LastError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
 class QueuedResponse(BaseModel):
     status: str = Field(examples=["queued"])
     message: str
@@ -68,6 +73,13 @@ class QueuedResponse(BaseModel):
     queue_position: int | None = Field(None, description="1-based; null while processing")
     priority: Literal["high", "normal"]
     restarted: bool = False
+    stage: str | None = Field(None, description="after a `wait` that ran out: where the job is")
+    progress: float | None = None
+    current_attempt: int | None = None
+    max_attempts: int | None = None
+    start_time: str | None = None
+    next_attempt_at: str | None = None
+    last_error: LastError | None = None
 
 
 class CompletedResponse(BaseModel):
@@ -83,11 +95,6 @@ class DeletedResponse(BaseModel):
     deleted_files: list[str]
     processing_interrupted: bool
     removed_from_queue: bool
-
-
-class LastError(BaseModel):
-    code: str | None = None
-    message: str | None = None
 
 
 class StatusResponse(BaseModel):

@@ -66,11 +66,11 @@ def resolve_model(model_size: str, models_dir: Path, allow_download: bool) -> st
     Raises ModelError with the remedy when neither is possible.
     """
     as_path = Path(model_size).expanduser()
-    if as_path.is_dir():
+    if _is_dir(as_path):
         check_model_folder(as_path)
         return str(as_path.resolve())
     local = models_dir / model_size
-    if local.is_dir():
+    if _is_dir(local):
         check_model_folder(local)
         return str(local)
     if "/" in model_size or os.sep in model_size:
@@ -82,6 +82,13 @@ def resolve_model(model_size: str, models_dir: Path, allow_download: bool) -> st
         f"(models.allow_download: false); run 'python -m transcriber models install' "
         f"or set whisperx.model_size to a CTranslate2 model folder"
     )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long for the filesystem, or with a NUL
+        return False
 
 
 def check_model_folder(folder: Path) -> None:

@@ -120,3 +120,18 @@ def _spawn(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "transcriber", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
         cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def test_api_request_with_wait_returns_the_real_transcript(start_api, russian: Speech) -> None:
+    api = start_api(engine=WhisperXEngine)
+    shutil.copy(russian.path, api.shared / "клиент.ogg")
+    (api.shared / ".pause").touch()  # so the scan does not take it before the request
+    response = api.client.post("/transcribe", json={"filename": "клиент.ogg"})
+    assert response.status_code == 202 and response.json()["priority"] == "high"
+    (api.shared / ".pause").unlink()
+    response = api.client.post("/transcribe", json={"filename": "клиент.ogg", "wait": 120}, timeout=150)
+    assert response.status_code == 200, response.text
+    text = response.json()["result"]["transcription"]["text"]
+    assert word_error_rate(russian.text, text) <= MAX_WER, text
+    srt = api.client.get("/result/клиент.ogg", params={"format": "srt"}).text
+    assert srt.startswith("1\n00:00:00,") and "погода" in srt

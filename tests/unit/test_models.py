@@ -44,3 +44,9 @@ def test_install_is_idempotent_and_does_not_rewrite_good_models() -> None:
     assert os.stat(MODELS_DIR / "base" / "model.bin").st_mtime_ns == before
     check_model_folder(MODELS_DIR / "base")
     check_model_folder(MODELS_DIR / "tiny.en")
+
+
+def test_names_the_filesystem_cannot_hold_are_simply_not_found(tmp_path: Path) -> None:
+    for name in ("x" * 5000, "bad\x00name"):
+        with pytest.raises(ModelError, match="not installed"):
+            resolve_model(name, tmp_path, allow_download=False)
