@@ -16,7 +16,8 @@ as_root() {
 
 install_system_packages() {
     local wanted=(ffmpeg)
-    [ "$dev" -eq 1 ] && wanted+=(espeak-ng sox)
+    # The tests also start their own PostgreSQL server (initdb + pg_ctl) for the mirror.
+    [ "$dev" -eq 1 ] && wanted+=(espeak-ng sox postgresql)
     python3 -c 'import ensurepip, venv' 2>/dev/null || wanted+=(python3-venv)
     local missing=()
     for package in "${wanted[@]}"; do

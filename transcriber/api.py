@@ -12,7 +12,8 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -30,11 +31,14 @@ from transcriber.api_schemas import (
     ErrorResponse,
     HealthResponse,
     QueuedResponse,
+    SearchResults,
     StatusResponse,
+    TaskPage,
     TranscribeRequest,
 )
 from transcriber.config import Config
 from transcriber.daemon import Daemon
+from transcriber.database import Database, DatabaseUnavailable
 from transcriber.errors import ModelError
 from transcriber.jobs import PRIORITY_API, Job, Status, TranscriptionSettings
 from transcriber.metrics import CONTENT_TYPE, Metrics
@@ -43,6 +47,7 @@ from transcriber.service import ApiError, FileState, TranscriptionService
 from transcriber.store import JobEvent
 
 log = logging.getLogger("API")
+T = TypeVar("T")
 
 MAX_BODY_BYTES = 64 * 1024
 _PROGRESS_FIELDS = ("stage", "progress", "current_attempt", "max_attempts", "start_time", "next_attempt_at",
@@ -140,6 +145,30 @@ def create_app(daemon: Daemon) -> FastAPI:
             headers={"Content-Disposition": _content_disposition(f"{name}.{format}")},
         )
 
+    @app.get("/tasks", response_model=TaskPage, responses={503: {"model": ErrorResponse}, **ERRORS},
+             dependencies=[authorised])
+    def tasks(
+        status: Annotated[str | None, Query(max_length=32, examples=["completed"])] = None,
+        since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+        until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> dict[str, Any]:
+        total, rows = _database(daemon, lambda db: db.list_tasks(status, since, until, limit, offset))
+        return {"total": total, "limit": limit, "offset": offset, "tasks": rows}
+
+    @app.get("/search", response_model=SearchResults, responses={503: {"model": ErrorResponse}, **ERRORS},
+             dependencies=[authorised])
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=500, examples=["заказ"])],
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        if not q.strip() or not q.isprintable():
+            raise ApiError(422, "invalid_request", "q: give some words to search for")
+        rows = _database(daemon, lambda db: db.search(q, limit, offset))
+        return {"query": q, "limit": limit, "offset": offset, "results": rows}
+
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     def health() -> JSONResponse:
         healthy, body = service.health()
@@ -153,6 +182,18 @@ def create_app(daemon: Daemon) -> FastAPI:
 
 
 # -- helpers -------------------------------------------------------------------
+
+
+def _database(daemon: Daemon, query: Callable[[Database], T]) -> T:
+    mirror = daemon.mirror
+    if mirror is None:
+        raise ApiError(503, "database_unavailable",
+                       "the PostgreSQL mirror is off (set database.url / DATABASE_URL to turn it on)")
+    try:
+        return query(mirror.db)
+    except DatabaseUnavailable as exc:
+        raise ApiError(503, "database_unavailable",
+                       f"the PostgreSQL mirror cannot be reached right now ({exc}); transcription goes on") from exc
 
 
 def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> TranscriptionSettings:
@@ -344,7 +385,7 @@ class _Waiters:
         self._waiting: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
 
     def on_event(self, event: JobEvent) -> None:
-        if event.event in ("completed", "quarantined", "dropped") and self.loop is not None:
+        if event.job is not None and event.event in ("completed", "quarantined", "dropped") and self.loop:
             self.loop.call_soon_threadsafe(self._wake, event.job.filename)
 
     def _wake(self, filename: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -130,4 +131,54 @@ class HealthResponse(BaseModel):
     watcher: dict[str, Any]
     shared_folder_writable: bool
     database: Literal["ok", "down", "disabled"]
+    database_sync: dict[str, Any] | None = Field(
+        None, description="pending_changes, sync_lag_seconds, sync_failures, last_error")
     paused: bool
+
+
+class TaskSummary(BaseModel):
+    task_id: str
+    filename: str
+    status: str
+    source: str | None = None
+    priority: int | None = None
+    settings: dict[str, Any] = {}
+    attempts: int = 0
+    max_attempts: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    audio_duration: float | None = None
+    processing_time: float | None = None
+
+
+class TaskPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    tasks: list[TaskSummary]
+
+
+class SegmentHit(BaseModel):
+    start: float | None = None
+    end: float | None = None
+    text: str | None = None
+
+
+class SearchHit(BaseModel):
+    task_id: str
+    filename: str
+    status: str
+    language: str | None = None
+    finished_at: datetime | None = None
+    snippet: str
+    segments: list[SegmentHit]
+
+
+class SearchResults(BaseModel):
+    query: str
+    limit: int
+    offset: int
+    results: list[SearchHit]

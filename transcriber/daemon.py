@@ -21,6 +21,7 @@ from transcriber.folder import SharedFolder
 from transcriber.job_queue import JobQueue
 from transcriber.jobs import PRIORITY_API, Job, Source, Status, TranscriptionSettings, new_job, retry_due
 from transcriber.lock import InstanceLock
+from transcriber.mirror import Mirror
 from transcriber.recovery import Action, recover
 from transcriber.retry import RetryPolicy
 from transcriber.sidecars import utc_now
@@ -83,6 +84,10 @@ class Daemon:
         self.lock = InstanceLock(self.folder.lock_path)
         self.watcher = Watcher(self.folder, config.watch, self._on_file_ready, self._is_settled)
         self.slots: list[Slot] = []
+        url = config.database.url.get_secret_value()
+        self.mirror = Mirror(url, self.folder) if url else None
+        if self.mirror is not None:
+            self.store.add_listener(self.mirror.on_event)
         self.stopping = threading.Event()
         self.force_stop = threading.Event()  # a second signal: skip the grace period
         self._housekeeping = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
@@ -99,6 +104,8 @@ class Daemon:
         try:
             self.engine_factory.verify(self.settings, engine_options(self.config))
             self._recover()
+            if self.mirror is not None:
+                self.mirror.start()  # reconciles with the folder as soon as the database answers
             self._start_slots()
             self.watcher.start()
             self.watcher.tick()  # the startup scan, before we report ready
@@ -131,6 +138,8 @@ class Daemon:
         self.watcher.stop()
         if self._housekeeping.is_alive():
             self._housekeeping.join(5.0)
+        if self.mirror is not None:
+            self.mirror.stop()
         self.lock.release()
         log.info("Stopped")
 
@@ -142,6 +151,8 @@ class Daemon:
                 self.engine_factory, options, limits, self.config.processing.worker_memory_limit_mb,
                 name=f"worker-{number}",
             )
+            worker.on_model_load = lambda loaded, name=worker.name: self.store.announce(None, "engine_load", {
+                "worker": name, "model": loaded.model, "seconds": round(loaded.seconds, 3), "ok": loaded.ok})
             if self.config.whisperx.preload_model:
                 worker.preload(self.settings)
             else:

@@ -134,6 +134,7 @@ class Slot(threading.Thread):
         if started is None:
             return  # dropped meanwhile, or the folder refused the write
         progress = _ProgressWriter(self, started)
+        clock = time.monotonic()
         try:
             if running.cancel.is_set():
                 raise Interrupted("cancelled before it started")
@@ -141,8 +142,11 @@ class Slot(threading.Thread):
                 started.task_id, audio, started.settings, self.timing.timeout_seconds, running.cancel, progress,
             )
         except Interrupted:
+            self._engine_run(progress.job, clock, "interrupted")
             self._interrupted(progress.job, running.after_interrupt)
         except (JobError, OSError) as error:
+            self._engine_run(progress.job, clock, "failed",
+                             error.code if isinstance(error, JobError) else OutputWriteError.code)
             if not audio.exists():
                 self.store.drop(progress.job, "the audio file was deleted while it was processed")
             elif isinstance(error, JobError):
@@ -150,7 +154,16 @@ class Slot(threading.Thread):
             else:
                 self._failed(progress.job, OutputWriteError(f"could not update the sidecar: {error}"))
         else:
+            self._engine_run(progress.job, clock, "succeeded")
             self._succeeded(progress.job, outcome, now)
+
+    def _engine_run(self, job: Job, started: float, outcome: str, error_code: str | None = None) -> None:
+        """The audit trail of calls to the engine (the mirror's task_events)."""
+        details = {"worker": self.worker.name, "seconds": round(time.monotonic() - started, 3), "outcome": outcome,
+                   "attempt": job.current_attempt, "model": job.settings.model_size}
+        if error_code:
+            details["error_code"] = error_code
+        self.store.announce(job, "engine_run", details)
 
     def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime) -> None:
         finished = utc_now()

@@ -30,6 +30,7 @@ class Status(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     ERROR = "error"
+    DELETED = "deleted"  # the mirror's word for a job whose file was deleted or cancelled
     NOT_FOUND = "not_found"
 
 

@@ -36,6 +36,8 @@ class Metrics:
 
     def on_event(self, event: JobEvent) -> None:
         job = event.job
+        if job is None:
+            return
         if event.event == "completed" and event.result is not None:
             self.jobs.labels(Status.COMPLETED.value).inc()
             seconds = float(event.result.get("processing_time_seconds") or 0)
@@ -47,6 +49,8 @@ class Metrics:
             self.jobs.labels(Status.ERROR.value).inc()
         elif event.event == "dropped":
             self.jobs.labels("deleted").inc()
+        elif event.event != "saved":
+            return
         elif job.status is Status.PROCESSING and event.previous_status is not Status.PROCESSING:
             self.attempts.inc()
         elif job.status is Status.RETRY_WAIT and event.previous_status is Status.PROCESSING and job.last_error:
@@ -73,3 +77,13 @@ class _LiveFigures(Collector):
         yield SummaryMetricFamily("transcriber_model_load_seconds", "Model load time in the worker",
                                   count_value=len(loads), sum_value=sum(loads))
         yield GaugeMetricFamily("transcriber_paused", "1 while the .pause marker exists", value=int(self.daemon.paused))
+        mirror = self.daemon.mirror
+        if mirror is not None:
+            health = mirror.health()
+            yield CounterMetricFamily("transcriber_database_sync_failures",
+                                      "Failed attempts to reach or write the PostgreSQL mirror",
+                                      value=health["sync_failures"])
+            yield GaugeMetricFamily("transcriber_database_sync_lag_seconds",
+                                    "Age of the oldest change not yet in the mirror", value=health["sync_lag_seconds"])
+            yield GaugeMetricFamily("transcriber_database_up", "1 while the mirror is up to date",
+                                    value=int(health["state"] == "ok"))

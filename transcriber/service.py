@@ -121,6 +121,7 @@ class TranscriptionService:
         """Cancel the job (interrupting a running one), then remove the audio and its sidecars."""
         outcome = DeleteOutcome()
         present = [path for path in self._files_of(state) if os.path.lexists(path)]
+        finished_task = self._finished_task_id(state)
         if state.audio is not None:
             key = self._key(state.audio)
             job = self.daemon.job(key)
@@ -132,7 +133,20 @@ class TranscriptionService:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         outcome.deleted_files = [path.relative_to(self.folder.root).as_posix() for path in present]
+        if finished_task is not None:  # no job to drop: tell the listeners (the mirror) directly
+            self.daemon.store.announce(None, "file_deleted", {
+                "task_id": finished_task, "filename": state.name, "deleted_files": outcome.deleted_files})
         return outcome
+
+    def _finished_task_id(self, state: FileState) -> str | None:
+        """The task id of a completed or quarantined file (active jobs are dropped instead)."""
+        if state.status is Status.COMPLETED:
+            document = self.result(state) or {}
+        elif state.status is Status.ERROR:
+            document = state.review_sidecar or {}
+        else:
+            return None
+        return document.get("task_id")
 
     def _files_of(self, state: FileState) -> list[Path]:
         paths: list[Path] = []
@@ -179,7 +193,8 @@ class TranscriptionService:
             ],
             "watcher": {"state": "running" if watcher_alive else "dead", "observer": self.daemon.watcher.observer_kind},
             "shared_folder_writable": writable,
-            "database": "disabled",
+            "database": self.daemon.mirror.state if self.daemon.mirror else "disabled",
+            "database_sync": self.daemon.mirror.health() if self.daemon.mirror else None,
             "paused": self.daemon.paused,
         }
         return writable and watcher_alive, body

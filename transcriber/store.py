@@ -25,12 +25,18 @@ log = logging.getLogger("Store")
 
 @dataclass(frozen=True)
 class JobEvent:
-    """What listeners receive: the job after the change, and what happened."""
+    """What listeners receive: the job after the change, and what happened.
 
-    job: Job
-    event: str  # "saved", "completed", "quarantined", "dropped"
+    ``event`` is "saved", "completed", "quarantined" or "dropped" for changes,
+    or an activity without a state change: "engine_load" (``job`` may be
+    None), "engine_run"; ``details`` carry its figures.
+    """
+
+    job: Job | None
+    event: str
     result: dict[str, Any] | None = None
     previous_status: Status | None = None  # for "saved": the status before this change
+    details: dict[str, Any] | None = None
 
 
 Listener = Callable[[JobEvent], None]
@@ -132,6 +138,11 @@ class JobStore:
         with self._lock:
             self._jobs[job.filename] = job
 
+    def announce(self, job: Job | None, event: str, details: dict[str, Any]) -> None:
+        """Tell listeners about an activity that changes no state (an engine call)."""
+        with self._lock:
+            self._notify(JobEvent(job, event, details=details))
+
     def forget(self, filename: str) -> None:
         """Forget a job in memory only (shutdown leaves its sidecar for the next start)."""
         with self._lock:
@@ -146,7 +157,7 @@ class JobStore:
             try:
                 listener(event)
             except Exception:  # a listener (mirror, API) must never break the job flow
-                log.exception("Listener failed on %s of %s", event.event, event.job.filename)
+                log.exception("Listener failed on %s of %s", event.event, event.job.filename if event.job else "-")
 
 
 def _attempt_note(job: Job) -> str:

@@ -256,6 +256,7 @@ class WorkerHandle:
         self._conn: Connection | None = None
         self.warm_settings: TranscriptionSettings | None = None
         self.models_loaded: set[str] = set()
+        self.on_model_load: Callable[[ModelLoaded], None] | None = None  # the audit trail
 
     @property
     def pid(self) -> int | None:
@@ -346,6 +347,8 @@ class WorkerHandle:
             self._discard()
 
     def _note(self, message: object) -> None:
+        if isinstance(message, ModelLoaded) and self.on_model_load is not None:
+            self.on_model_load(message)
         if isinstance(message, ModelLoaded) and message.ok:
             self.models_loaded.add(message.model)
             self.model_load_seconds.append(message.seconds)

@@ -1,0 +1,224 @@
+"""The PostgreSQL mirror against a real server that the suite starts itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from tests.helpers import in_progress_of, result_of, wait_for, write_tone
+from transcriber.database import Database, EventRow, TaskRow, TranscriptionRow
+from transcriber.jobs import Status
+
+
+def rows(url: str, sql: str, *params: object) -> list[dict]:
+    """Query the mirror; empty until its first migration has run."""
+    try:
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            return conn.execute(sql, params).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+
+
+def task(url: str, filename: str) -> dict | None:
+    found = rows(url, "SELECT * FROM tasks WHERE filename = %s ORDER BY version DESC", filename)
+    return found[0] if found else None
+
+
+def test_migrations_from_empty_and_again(database_url: str) -> None:
+    db = Database(database_url)
+    db.open()
+    try:
+        assert db.migrate() == [1]
+        assert db.migrate() == []
+    finally:
+        db.close()
+    assert [r["version"] for r in rows(database_url, "SELECT version FROM schema_migrations")] == [1]
+    tables = {r["tablename"] for r in rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    assert {"tasks", "transcriptions", "task_events", "schema_migrations"} <= tables
+
+
+def test_rows_for_completed_failed_retried_and_deleted_files(start_daemon, shared: Path, database_url: str) -> None:
+    (shared / ".pause").touch()
+    daemon = start_daemon({"database": {"url": database_url}, "processing": {"max_retry_attempts": 2}})
+    write_tone(shared / "ok.wav", seconds=1.0)
+    (shared / "broken.wav").write_text("not audio")
+    write_tone(shared / "flaky.wav")
+    write_tone(shared / "dropped.wav")
+    wait_for(lambda: daemon.job("dropped.wav"), what="dropped.wav queued")
+    daemon.cancel("dropped.wav")
+    (shared / "dropped.wav").unlink()  # what DELETE /transcribe does after the cancel
+    (shared / ".pause").unlink()
+    wait_for(lambda: result_of(shared, "ok.wav"), what="ok.wav")
+    wait_for(lambda: in_progress_of(shared / "manual_review", "flaky.wav"), what="flaky.wav in review")
+
+    def converged() -> bool:
+        wanted = {"ok.wav": "completed", "broken.wav": "error", "flaky.wav": "error", "dropped.wav": "deleted"}
+        return all((t := task(database_url, name)) and t["status"] == status for name, status in wanted.items())
+
+    try:
+        wait_for(converged, what="the tables to converge")
+    except AssertionError:
+        raise AssertionError(rows(database_url, "SELECT filename, status, version FROM tasks")) from None
+    ok = task(database_url, "ok.wav")
+    assert ok["attempts"] == 1 and ok["audio_duration"] == 1.0 and ok["processing_time"] >= 0
+    assert ok["settings"]["model_size"] == "base" and ok["finished_at"] is not None
+    transcription = rows(database_url, "SELECT * FROM transcriptions WHERE task_id = %s", ok["task_id"])[0]
+    assert transcription["text"] == "ok" and transcription["word_count"] == 1 and transcription["model"] == "base"
+    assert transcription["segments"][0]["end"] == 1.0
+    broken = task(database_url, "broken.wav")
+    assert (broken["error_code"], broken["attempts"]) == ("audio_decode_failed", 1)
+    flaky = task(database_url, "flaky.wav")
+    assert (flaky["error_code"], flaky["attempts"]) == ("engine_error", 2)
+    errors = rows(database_url, "SELECT * FROM task_events WHERE task_id = %s AND event_type = 'error' ORDER BY id",
+                  flaky["task_id"])
+    assert [e["details"]["attempt"] for e in errors] == [1, 2]
+    assert [e["status"] for e in errors] == ["retry_wait", "error"]
+    assert rows(database_url, "SELECT count(*) AS n FROM task_events WHERE event_type = 'engine_load'")[0]["n"] >= 1
+
+
+def test_events_of_a_file_are_in_order(start_daemon, shared: Path, database_url: str) -> None:
+    start_daemon({"database": {"url": database_url}})
+    write_tone(shared / "ordered.wav")
+    wait_for(lambda: (t := task(database_url, "ordered.wav")) and t["status"] == "completed")
+    events = rows(database_url, "SELECT * FROM task_events WHERE filename = %s ORDER BY id", "ordered.wav")
+    kinds = [(e["event_type"], e["status"]) for e in events]
+    assert kinds == [("state_change", "queued"), ("state_change", "processing"), ("engine_run", "processing"),
+                     ("state_change", "completed")], kinds
+    times = [e["event_time"] for e in events]
+    assert times == sorted(times)
+    assert events[2]["details"]["outcome"] == "succeeded" and events[2]["details"]["seconds"] >= 0
+    assert events[1]["details"] == {"from": "queued", "to": "processing", "attempt": 1}
+
+
+def test_replayed_and_late_writes_never_move_a_task_backwards(database_url: str) -> None:
+    db = Database(database_url)
+    db.open()
+    try:
+        db.migrate()
+        now = datetime.now(UTC)
+        task_id = "7d7c1a4e-1111-4222-8333-944444444444"
+        queued = TaskRow(task_id, "a.wav", "queued", version=100, created_at=now)
+        done = TaskRow(task_id, "a.wav", "completed", version=300, attempts=1, finished_at=now)
+        text = TranscriptionRow(task_id, "en", "hello there", [], 0.9, 2, "base")
+        event = EventRow(task_id, "a.wav", now, "state_change", "completed")
+        db.write([queued], [], [])
+        db.write([done], [text], [event])
+        db.write([done], [text], [])  # replay
+        db.write([TaskRow(task_id, "a.wav", "processing", version=200, attempts=1)], [], [])  # late
+        db.write([queued], [], [])  # very late
+    finally:
+        db.close()
+    row = rows(database_url, "SELECT * FROM tasks")
+    assert len(row) == 1 and row[0]["status"] == "completed" and row[0]["version"] == 300
+    assert row[0]["created_at"] is not None  # kept from the first write
+    assert rows(database_url, "SELECT count(*) AS n FROM transcriptions")[0]["n"] == 1
+
+
+def test_outage_then_convergence(start_api, postgres_server, database_url: str) -> None:
+    api = start_api({"database": {"url": database_url}})
+    shared, daemon = api.shared, api.daemon
+    write_tone(shared / "before.wav")
+    wait_for(lambda: (t := task(database_url, "before.wav")) and t["status"] == "completed")
+    assert api.client.get("/health").json()["database"] == "ok"
+    postgres_server.stop()
+    try:
+        for name in ("during-1.wav", "during-2.wav", "gone.wav"):
+            write_tone(shared / name)
+        for name in ("during-1.wav", "during-2.wav", "gone.wav"):
+            wait_for(lambda n=name: result_of(shared, n), what=f"{name} transcribed while the database is down")
+        assert api.client.delete("/transcribe/gone.wav").status_code == 200
+        (shared / "before.wav.result").unlink()  # a transcript removed by hand during the outage
+        (shared / "before.wav").unlink()
+        health = wait_for(lambda: (h := api.client.get("/health").json())["database"] == "down" and h)
+        assert health["status"] == "healthy"  # transcription does not depend on the database
+        assert health["database_sync"]["pending_changes"] > 0 and health["database_sync"]["sync_failures"] > 0
+        unavailable = api.client.get("/tasks")
+        assert unavailable.status_code == 503 and unavailable.json()["error_code"] == "database_unavailable"
+        assert "transcriber_database_sync_failures_total" in api.client.get("/metrics").text
+    finally:
+        postgres_server.start()
+
+    def converged() -> bool:
+        statuses = {name: (t := task(database_url, name)) and t["status"]
+                    for name in ("before.wav", "during-1.wav", "during-2.wav", "gone.wav")}
+        return statuses == {"before.wav": "deleted", "during-1.wav": "completed", "during-2.wav": "completed",
+                            "gone.wav": "deleted"}
+
+    try:
+        wait_for(converged, timeout=60, what="the tables to converge with the sidecars")
+    except AssertionError:
+        raise AssertionError((rows(database_url, "SELECT filename, status FROM tasks"), daemon.mirror.health())) from None
+    wait_for(lambda: api.client.get("/health").json()["database_sync"]["pending_changes"] == 0)
+    for name in ("during-1.wav", "during-2.wav"):
+        assert rows(database_url, "SELECT t.text FROM transcriptions t JOIN tasks USING (task_id) "
+                                  "WHERE filename = %s", name)[0]["text"] == name[:-4]
+    assert daemon.mirror.state == "ok"
+
+
+def test_reconcile_at_start_picks_up_what_happened_while_the_mirror_was_off(
+        start_daemon, shared: Path, database_url: str) -> None:
+    daemon = start_daemon()  # no database
+    write_tone(shared / "offline.wav")
+    (shared / "bad.wav").write_text("x")
+    wait_for(lambda: result_of(shared, "offline.wav"))
+    wait_for(lambda: in_progress_of(shared / "manual_review", "bad.wav"))
+    daemon.stop(0)
+    start_daemon({"database": {"url": database_url}})
+    wait_for(lambda: (t := task(database_url, "offline.wav")) and t["status"] == "completed")
+    wait_for(lambda: (t := task(database_url, "bad.wav")) and t["status"] == "error")
+    assert task(database_url, "bad.wav")["error_code"] == "audio_decode_failed"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("заказы", "клиент оформил заказом доставку.wav"),
+        ("доставка", "клиент оформил заказом доставку.wav"),
+        ("order", "shipping orders today.wav"),
+        ("shipped", "shipping orders today.wav"),
+    ],
+)
+def test_search_with_stemming_in_russian_and_english(start_api, database_url: str, query: str, expected: str) -> None:
+    api = start_api({"database": {"url": database_url}})
+    for name in ("клиент оформил заказом доставку.wav", "shipping orders today.wav", "unrelated words.wav"):
+        write_tone(api.shared / name, seconds=2.0)
+    wait_for(lambda: len(rows(database_url, "SELECT 1 FROM transcriptions")) == 3)
+    response = api.client.get("/search", params={"q": query})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["filename"] for r in results] == [expected]
+    assert "<b>" in results[0]["snippet"]
+    assert results[0]["segments"] == [{"start": 0.0, "end": 2.0, "text": expected[:-4]}]
+
+
+def test_task_listing_filters_and_pages(start_api, database_url: str) -> None:
+    api = start_api({"database": {"url": database_url}})
+    for number in range(5):
+        write_tone(api.shared / f"page-{number}.wav")
+    (api.shared / "failed.wav").write_text("x")
+    wait_for(lambda: len(rows(database_url, "SELECT 1 FROM tasks WHERE status IN ('completed', 'error')")) == 6)
+    page = api.client.get("/tasks", params={"limit": 2, "offset": 0}).json()
+    assert page["total"] == 6 and len(page["tasks"]) == 2
+    second = api.client.get("/tasks", params={"limit": 2, "offset": 2}).json()
+    assert {t["task_id"] for t in page["tasks"]}.isdisjoint({t["task_id"] for t in second["tasks"]})
+    failed = api.client.get("/tasks", params={"status": "error"}).json()
+    assert [t["filename"] for t in failed["tasks"]] == ["failed.wav"]
+    assert failed["tasks"][0]["error_code"] == "audio_decode_failed"
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert api.client.get("/tasks", params={"since": future}).json()["total"] == 0
+    assert api.client.get("/tasks", params={"limit": 0}).status_code == 422
+
+
+def test_queries_answer_503_when_the_mirror_is_off(start_api) -> None:
+    api = start_api()
+    for path, params in (("/tasks", {}), ("/search", {"q": "x"})):
+        response = api.client.get(path, params=params)
+        assert response.status_code == 503
+        assert response.json()["error_code"] == "database_unavailable"
+        assert "database.url" in response.json()["message"]
+    assert api.client.get("/health").json()["database"] == "disabled"
+    assert Status.DELETED.value == "deleted"
