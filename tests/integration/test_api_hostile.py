@@ -143,9 +143,12 @@ def test_a_body_over_the_limit_is_413(api) -> None:
     assert streamed.status_code == 413
 
 
-def test_schema_fuzzing_finds_no_server_error_and_no_schema_violation(start_api, tmp_path: Path) -> None:
-    api = start_api({"api": {"max_wait_seconds": 0.5, "file_wait_attempts": 1}})
+def test_schema_fuzzing_finds_no_server_error_and_no_schema_violation(
+        start_api, tmp_path: Path, database_url: str) -> None:
+    # With the mirror on, so /tasks and /search are fuzzed against a real PostgreSQL.
+    api = start_api({"api": {"max_wait_seconds": 0.5, "file_wait_attempts": 1}, "database": {"url": database_url}})
     write_tone(api.shared / "fuzz.wav")
+    wait_for(lambda: api.client.get("/health").json()["database"] == "ok", what="the mirror")
     url = f"http://127.0.0.1:{api.daemon.config.api.port}/openapi.json"
     completed = subprocess.run(
         [str(Path(sys.executable).with_name("schemathesis")), "run", url,

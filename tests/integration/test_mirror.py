@@ -151,7 +151,8 @@ def test_outage_then_convergence(start_api, postgres_server, database_url: str) 
     try:
         wait_for(converged, timeout=60, what="the tables to converge with the sidecars")
     except AssertionError:
-        raise AssertionError((rows(database_url, "SELECT filename, status FROM tasks"), daemon.mirror.health())) from None
+        found = rows(database_url, "SELECT filename, status FROM tasks")
+        raise AssertionError((found, daemon.mirror.health())) from None
     wait_for(lambda: api.client.get("/health").json()["database_sync"]["pending_changes"] == 0)
     for name in ("during-1.wav", "during-2.wav"):
         assert rows(database_url, "SELECT t.text FROM transcriptions t JOIN tasks USING (task_id) "
