@@ -51,6 +51,7 @@ def test_every_api_error_code_is_documented() -> None:
     codes = set(re.findall(r'(?:ApiError\(\s*\d+,|_error\(\d+,|\d+:) "([a-z_]+)"', source))
     codes |= set(re.findall(r'"(invalid_[a-z]+)"', source))
     assert {"invalid_filename", "file_not_found", "in_manual_review", "unauthorized"} <= codes
-    text = (DOCS / "API.md").read_text()
-    for code in codes:
-        assert f"`{code}`" in text, code
+    for document in ("API.md", "TROUBLESHOOTING.md"):
+        text = (DOCS / document).read_text()
+        for code in codes:
+            assert f"`{code}`" in text, (document, code)
