@@ -75,11 +75,13 @@ class ProcessingConfig(_Section):
     retry_backoff_max_seconds: float = Field(900.0, ge=0)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     worker_memory_limit_mb: int = Field(4096, ge=256)
+    worker_nice: int = Field(10, ge=0, le=19)
     progress_interval_seconds: float = Field(1.0, gt=0)
 
 
 class WatchConfig(_Section):
     stability_seconds: float = Field(2.0, ge=0)
+    close_settle_seconds: float = Field(0.25, ge=0)
     rescan_interval_seconds: float = Field(30.0, gt=0)
     observer: Literal["auto", "inotify", "polling"] = "auto"
     polling_interval_seconds: float = Field(2.0, gt=0)

@@ -57,6 +57,7 @@ def worker_limits(config: Config) -> WorkerLimits:
         idle_unload_seconds=config.whisperx.model_idle_unload_seconds,
         progress_interval_seconds=config.processing.progress_interval_seconds,
         model_load_timeout_seconds=config.processing.model_load_timeout_seconds,
+        nice=config.processing.worker_nice,
         log_level=config.logging.level,
     )
 
@@ -165,6 +166,7 @@ class Daemon:
 
     def submit(
         self, filename: str, settings: TranscriptionSettings | None = None, source: Source = Source.API,
+        detected_at: datetime | None = None,
     ) -> Job:
         """Queue ``filename`` (already validated, relative to the folder) unless it is active;
         an API request for a file already queued by the scan moves it up to priority 1."""
@@ -177,8 +179,9 @@ class Daemon:
             return existing
         job = new_job(
             filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
+            detected_at,
         )
-        self.store.add(job)
+        self.store.add(job, durable=source is not Source.SCAN)
         self.queue.put(filename, job.priority)
         return job
 
@@ -261,9 +264,9 @@ class Daemon:
             if action is Action.ENQUEUE:
                 self.queue.put(job.filename, job.priority)
 
-    def _on_file_ready(self, filename: str) -> None:
+    def _on_file_ready(self, filename: str, detected_at: datetime) -> None:
         if not self.stopping.is_set():
-            self.submit(filename, source=Source.SCAN)
+            self.submit(filename, source=Source.SCAN, detected_at=detected_at)
 
     def _is_settled(self, filename: str) -> bool:
         if filename in self.store:

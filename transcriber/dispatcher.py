@@ -209,20 +209,21 @@ class Slot(threading.Thread):
 
 
 class _ProgressWriter:
-    """Receives the worker's progress; writes the sidecar at most every interval."""
+    """Receives the worker's progress: kept in memory at once (GET /status),
+    written to the sidecar at most every ``progress_interval_seconds``."""
 
     def __init__(self, slot: Slot, job: Job) -> None:
         self.slot = slot
         self.job = job
-        self._last_write = 0.0
+        self._last_write = time.monotonic()  # the attempt's start was just written
 
     def __call__(self, stage: Stage, percentage: float) -> None:
-        changed_stage = stage is not self.job.progress.stage
         self.job = report_progress(self.job, stage, percentage)
         now = time.monotonic()
-        if changed_stage or now - self._last_write >= self.slot.timing.progress_interval_seconds:
+        persist = now - self._last_write >= self.slot.timing.progress_interval_seconds
+        if persist:
             self._last_write = now
-            try:
-                self.slot.store.save(self.job)
-            except OSError as exc:
-                log.warning("Cannot write progress of %s: %s", self.job.filename, exc)
+        try:
+            self.slot.store.update_progress(self.job, persist)
+        except OSError as exc:
+            log.warning("Cannot write progress of %s: %s", self.job.filename, exc)

@@ -125,6 +125,7 @@ class Job:
     next_attempt_at: datetime | None = None
     progress: Progress = field(default_factory=Progress)
     attempts: tuple[Attempt, ...] = ()
+    detected_at: datetime | None = None  # when the watcher first saw the file (None: asked for by the API)
 
     @property
     def failed_attempts(self) -> int:
@@ -144,11 +145,12 @@ class Job:
 
 def new_job(
     filename: str, settings: TranscriptionSettings, source: Source, max_attempts: int, now: datetime,
+    detected_at: datetime | None = None,
 ) -> Job:
     return Job(
         task_id=str(uuid.uuid4()), filename=filename, creation_time=now, status=Status.QUEUED,
         source=source, priority=PRIORITY_API if source is Source.API else PRIORITY_SCAN,
-        settings=settings, max_attempts=max_attempts,
+        settings=settings, max_attempts=max_attempts, detected_at=detected_at,
     )
 
 

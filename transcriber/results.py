@@ -26,6 +26,12 @@ def build_result(
     }
     if transcript.warnings:
         result_metadata["warnings"] = list(transcript.warnings)
+    # When each phase began: found by the watcher, queued, started; the .result's
+    # mtime tells when it was written.  docs/PERFORMANCE.md measures from these.
+    result_metadata["timeline"] = {
+        "detected": format_time(job.detected_at), "queued": format_time(job.creation_time),
+        "started": format_time(started), "finished": format_time(finished),
+    }
     return {
         "task_id": job.task_id,
         "filename": job.filename,

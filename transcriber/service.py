@@ -191,7 +191,9 @@ class TranscriptionService:
                  "pid": w.pid, "restarts": w.restarts, "current_file": w.running}
                 for w in workers
             ],
-            "watcher": {"state": "running" if watcher_alive else "dead", "observer": self.daemon.watcher.observer_kind},
+            "watcher": {"state": "running" if watcher_alive else "dead", "observer": self.daemon.watcher.observer_kind,
+                        "last_scan_seconds": round(self.daemon.watcher.last_scan_seconds, 4),
+                        "files_seen": self.daemon.watcher.last_scan_files},
             "shared_folder_writable": writable,
             "database": self.daemon.mirror.state if self.daemon.mirror else "disabled",
             "database_sync": self.daemon.mirror.health() if self.daemon.mirror else None,

@@ -64,10 +64,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None = 2) -> None:
+def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None = 2, durable: bool = True) -> None:
     """Write ``document`` so that ``path`` is never seen half-written.
 
-    Raises OSError (ENOSPC, EROFS, …) with the target untouched.
+    ``durable`` adds the fsyncs that make the write survive a power loss.
+    Without them the write is still atomic for every reader and survives a
+    crash of the process; it is for state the daemon can rebuild (a newly
+    queued file, progress figures).  Raises OSError (ENOSPC, EROFS, …) with
+    the target untouched.
     """
     data = json.dumps(document, ensure_ascii=False, indent=indent).encode("utf-8")
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=path.parent)
@@ -76,12 +80,14 @@ def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None =
         with os.fdopen(fd, "wb") as temp:
             temp.write(data)
             temp.flush()
-            os.fsync(temp.fileno())
+            if durable:
+                os.fsync(temp.fileno())
         os.replace(temp_name, path)
     except BaseException:
         _remove_quietly(Path(temp_name))
         raise
-    fsync_folder(path.parent)
+    if durable:
+        fsync_folder(path.parent)
 
 
 def fsync_folder(folder: Path) -> None:
@@ -147,6 +153,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "settings": job.settings.to_dict(),
         "progress_info": {"stage": job.progress.stage.value, "percentage": job.progress.percentage},
         "attempts": [_attempt_to_dict(a) for a in job.attempts],
+        "detected_at": format_time(job.detected_at),
     }
 
 
@@ -176,6 +183,7 @@ def job_from_dict(document: dict[str, Any]) -> Job:
         next_attempt_at=parse_time(document.get("next_attempt_at")),
         progress=Progress(Stage(progress.get("stage", "queued")), float(progress.get("percentage", 0.0))),
         attempts=tuple(_attempt_from_dict(a) for a in document.get("attempts", [])),
+        detected_at=parse_time(document.get("detected_at")),
     )
 
 

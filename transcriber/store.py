@@ -66,23 +66,38 @@ class JobStore:
         with self._lock:
             return filename in self._jobs
 
-    def add(self, job: Job) -> Job:
-        """Persist and remember a job that is new to the table (or recovered at start)."""
-        with self._lock:
-            return self._write(job)
+    def add(self, job: Job, durable: bool = True) -> Job:
+        """Persist and remember a job that is new to the table (or recovered at start).
 
-    def save(self, job: Job) -> Job | None:
+        A file the scan just found may skip the fsyncs (``durable=False``):
+        if a power loss takes its sidecar, the next scan finds the file again.
+        """
+        with self._lock:
+            return self._write(job, durable)
+
+    def save(self, job: Job, durable: bool = True) -> Job | None:
         """Persist a change of a job still in the table; None when the job was
         dropped or replaced meanwhile (a cancel racing a slot), so a late
         write can never bring a cancelled job back."""
         with self._lock:
             if not self._is_current(job):
                 return None
-            return self._write(job)
+            return self._write(job, durable)
 
-    def _write(self, job: Job) -> Job:
+    def update_progress(self, job: Job, persist: bool) -> None:
+        """Progress of a running job: always in memory (what /status reads),
+        on disk only when ``persist`` (throttled by the caller), never fsynced."""
+        with self._lock:
+            if not self._is_current(job):
+                return
+            if persist:
+                sidecars.write_json_atomic(sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job),
+                                           self.json_indent, durable=False)
+            self._jobs[job.filename] = job
+
+    def _write(self, job: Job, durable: bool = True) -> Job:
         sidecars.write_json_atomic(
-            sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job), self.json_indent,
+            sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job), self.json_indent, durable,
         )
         previous = self._jobs.get(job.filename)
         self._jobs[job.filename] = job

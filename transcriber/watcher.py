@@ -15,9 +15,16 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
@@ -61,32 +68,36 @@ def choose_observer(mode: str, fs_type: str | None) -> str:
 
 
 class _Hints(FileSystemEventHandler):
-    def __init__(self, sink: Callable[[str], None]) -> None:
-        self.sink = sink
+    def __init__(self, sink: Callable[[str, bool], None]) -> None:
+        self.sink = sink  # (path, finished writing)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        if event.is_directory or event.event_type == EVENT_TYPE_CLOSED_NO_WRITE:
+            return  # a reader closing the file (ffmpeg, a backup tool) says nothing
+        if event.event_type == EVENT_TYPE_MOVED:
+            self.sink(os.fsdecode(event.src_path), False)
+            self.sink(os.fsdecode(event.dest_path), True)  # renamed into place: written in full
             return
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path:
-                self.sink(os.fsdecode(path))
+        self.sink(os.fsdecode(event.src_path), event.event_type == EVENT_TYPE_CLOSED)
 
 
 class Watcher:
     def __init__(
-        self, folder: SharedFolder, config: WatchConfig, on_ready: Callable[[str], None],
+        self, folder: SharedFolder, config: WatchConfig, on_ready: Callable[[str, datetime], None],
         is_settled: Callable[[str], bool],
     ) -> None:
-        """``is_settled(filename)`` says the daemon already has the file (job or result)."""
+        """``on_ready(filename, first_seen)`` receives complete files; ``is_settled(filename)``
+        says the daemon already has the file (job or result)."""
         self.folder = folder
         self.config = config
         self.on_ready = on_ready
         self.is_settled = is_settled
-        self.tracker = StabilityTracker(config.stability_seconds)
+        self.tracker = StabilityTracker(config.stability_seconds, config.close_settle_seconds)
         self.observer_kind = choose_observer(config.observer, filesystem_type(folder.root))
         self._observer: BaseObserver | None = None
-        self._hints: set[str] = set()
+        self._hints: dict[str, bool] = {}  # filename -> its writer closed it
         self._hints_lock = threading.Lock()
+        self._first_seen: dict[str, datetime] = {}
         self._next_rescan = 0.0
         self._next_restat = 0.0
         self.last_scan_seconds = 0.0
@@ -124,8 +135,9 @@ class Watcher:
             self._restat_tracked(now)
             self._next_restat = now + min(0.5, max(self.config.stability_seconds / 4, 0.05))
         for filename in self.tracker.pop_ready(now):
+            first_seen = self._first_seen.pop(filename, None) or datetime.now(UTC)
             if self._still_there(filename) and not self.is_settled(filename):
-                self.on_ready(filename)
+                self.on_ready(filename, first_seen)
 
     def rescan(self, now: float) -> None:
         started = time.perf_counter()
@@ -133,25 +145,28 @@ class Watcher:
         for filename, stat in snapshot.audio.items():
             if filename in snapshot.results or filename in self.tracker or self.is_settled(filename):
                 continue
+            self._first_seen.setdefault(filename, datetime.now(UTC))
             self.tracker.observe(filename, Signature(stat.st_size, stat.st_mtime_ns), now)
         self.last_scan_seconds = time.perf_counter() - started
         self.last_scan_files = len(snapshot.audio)
         log.debug("Rescan: %d audio files in %.3f s", len(snapshot.audio), self.last_scan_seconds)
 
-    def _hint(self, path: str) -> None:
+    def _hint(self, path: str, closed: bool) -> None:
         filename = self.folder.filename_of(Path(path))
         if filename is not None:
             with self._hints_lock:
-                self._hints.add(filename)
+                self._hints[filename] = closed  # the latest event decides
 
     def _absorb_hints(self, now: float) -> None:
         with self._hints_lock:
-            hints, self._hints = self._hints, set()
-        for filename in hints:
-            if filename in self.tracker:
+            hints, self._hints = self._hints, {}
+        for filename, closed in hints.items():
+            if filename in self.tracker and not closed:
                 self.tracker.touch(filename, now)
             if not self.is_settled(filename):
                 self._observe(filename, now)
+                if closed:
+                    self.tracker.mark_closed(filename)
 
     def _restat_tracked(self, now: float) -> None:
         for filename in self.tracker.tracked():
@@ -162,7 +177,9 @@ class Watcher:
             stat = os.stat(self.folder.audio_path(filename))
         except OSError:
             self.tracker.forget(filename)  # deleted or renamed away
+            self._first_seen.pop(filename, None)
             return
+        self._first_seen.setdefault(filename, datetime.now(UTC))
         self.tracker.observe(filename, Signature(stat.st_size, stat.st_mtime_ns), now)
 
     def _still_there(self, filename: str) -> bool:

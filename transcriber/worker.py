@@ -99,6 +99,7 @@ class WorkerLimits:
     idle_unload_seconds: float
     progress_interval_seconds: float
     model_load_timeout_seconds: float = 600.0
+    nice: int = 0
     log_level: str = "INFO"
     log_to_stderr: bool = False
 
@@ -107,6 +108,8 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
     """Entry point of the child process: serve requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
     _die_with_parent()
+    if limits.nice:
+        os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
     engine = factory(options)
     while True:
@@ -164,10 +167,10 @@ def _serve_transcribe(
     report = _throttled_reporter(conn, request.job_id, interval)
     try:
         report(Stage.LOADING_AUDIO, 0.0)
-        info = audio.probe(Path(request.path))
-        clip = audio.decode(Path(request.path))
-        report(Stage.LOADING_MODEL, 0.0)
-        _ensure_loaded(conn, engine, request.settings)
+        clip = audio.load(Path(request.path))
+        if not engine.is_loaded(request.settings):
+            report(Stage.LOADING_MODEL, 0.0)
+            _ensure_loaded(conn, engine, request.settings)
         transcript = engine.transcribe(clip, request.settings, report)
     except JobError as exc:
         return TranscribeFailed(request.job_id, exc.code, exc.message)
@@ -175,8 +178,7 @@ def _serve_transcribe(
         error = classify_engine_exception(exc)
         log.exception("Unexpected engine failure")
         return TranscribeFailed(request.job_id, error.code, error.message)
-    duration = info.duration_seconds or clip.seconds
-    return TranscribeDone(request.job_id, transcript, round(duration, 3))
+    return TranscribeDone(request.job_id, transcript, round(clip.seconds, 3))
 
 
 def _throttled_reporter(conn: Connection, job_id: str, interval: float):  # type: ignore[no-untyped-def]

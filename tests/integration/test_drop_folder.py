@@ -240,3 +240,31 @@ def test_a_worker_over_its_memory_ceiling_is_recycled_after_the_job(start_daemon
     write_tone(shared / "lean.wav")
     wait_for(lambda: result_of(shared, "lean.wav"), what="a file on the recycled worker")
     assert daemon.workers()[0].pid == second_pid  # a lean job does not recycle
+
+
+def test_a_finished_copy_is_taken_without_the_full_window_but_an_open_one_waits(start_daemon, shared: Path) -> None:
+    daemon = start_daemon({"watch": {"stability_seconds": 5.0, "close_settle_seconds": 0.2}})
+    source = write_tone(shared.parent / "source.wav", seconds=1.0).read_bytes()
+    started = time.monotonic()
+    (shared / "closed.wav").write_bytes(source)  # written and closed at once
+    wait_for(lambda: daemon.job("closed.wav") or result_of(shared, "closed.wav"), what="the closed file")
+    assert time.monotonic() - started < 3.0
+    with (shared / "open.wav").open("wb") as handle:  # complete on disk, but its writer still holds it
+        handle.write(source)
+        handle.flush()
+        time.sleep(2.0)
+        assert daemon.job("open.wav") is None and result_of(shared, "open.wav") is None
+    wait_for(lambda: result_of(shared, "open.wav"), what="the file once closed")
+
+
+def test_a_file_renamed_into_place_is_taken_once_complete(start_daemon, shared: Path) -> None:
+    daemon = start_daemon({"watch": {"stability_seconds": 5.0, "close_settle_seconds": 0.2}})
+    partial = shared / "upload.wav.part"
+    write_tone(partial, seconds=1.0)
+    time.sleep(1.0)
+    assert daemon.job("upload.wav.part") is None
+    started = time.monotonic()
+    partial.rename(shared / "upload.wav")
+    result = wait_for(lambda: result_of(shared, "upload.wav"), what="the renamed file")
+    assert time.monotonic() - started < 3.0
+    assert result["duration_seconds"] == 1.0

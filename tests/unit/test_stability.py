@@ -52,3 +52,21 @@ def test_files_ready_together_come_out_oldest_first() -> None:
     tracker.observe("c-old", Signature(1, 100), 0.0)
     tracker.observe("a-old", Signature(1, 100), 0.0)
     assert tracker.pop_ready(0.0) == ["a-old", "c-old", "b-new"]
+
+
+def test_a_closed_file_needs_only_the_short_window_until_it_changes_again() -> None:
+    tracker = StabilityTracker(2.0, closed_window_seconds=0.25)
+    tracker.observe("a", Signature(10, 1), 0.0)
+    tracker.mark_closed("a")
+    assert tracker.pop_ready(0.2) == []
+    assert tracker.pop_ready(0.25) == ["a"]
+    tracker.observe("b", Signature(10, 1), 0.0)
+    tracker.mark_closed("b")
+    tracker.observe("b", Signature(20, 2), 0.1)  # reopened and written again: the full window
+    assert tracker.pop_ready(1.0) == []
+    assert tracker.pop_ready(2.1) == ["b"]
+    tracker.observe("c", Signature(1, 1), 0.0)
+    tracker.mark_closed("c")
+    tracker.touch("c", 0.1)  # an event without a close: the writer is back
+    assert tracker.pop_ready(1.0) == []
+    assert StabilityTracker(0.5, closed_window_seconds=3.0).closed_window_seconds == 0.5
