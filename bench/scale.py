@@ -39,7 +39,7 @@ def run(workdir: Path, files: int = 10_000) -> dict[str, Any]:
         time.sleep(6)  # the next periodic rescan
         rescan = httpx.get(f"{base}/health").json()["watcher"]["last_scan_seconds"]
         memory_mb = daemon.own_rss_mb()
-        status = _wrk(f"{base}/status/call-05000.wav", 50, 10)
+        status = _wrk(f"{base}/status/call-{files // 2:05d}.wav", 50, 10)
     finally:
         daemon.stop()
     return {"files": files, "startup_scan_seconds": first_scan, "all_queued_after_start_seconds": round(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -50,6 +52,8 @@ log = logging.getLogger("API")
 T = TypeVar("T")
 
 MAX_BODY_BYTES = 64 * 1024
+STATUS_CACHE_SECONDS = 0.25  # a state change clears the file's entry at once; progress may lag this much
+HEALTH_CACHE_SECONDS = 0.5
 _PROGRESS_FIELDS = ("stage", "progress", "current_attempt", "max_attempts", "start_time", "next_attempt_at",
                     "last_error")
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -63,6 +67,9 @@ def create_app(daemon: Daemon) -> FastAPI:
     metrics = Metrics(daemon)
     waiters = _Waiters()
     daemon.store.add_listener(waiters.on_event)
+    status_cache = _ResponseCache(STATUS_CACHE_SECONDS)
+    health_cache = _ResponseCache(HEALTH_CACHE_SECONDS)
+    daemon.store.add_listener(status_cache.on_event)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -119,15 +126,21 @@ def create_app(daemon: Daemon) -> FastAPI:
 
     @app.get("/status/{filename:path}", response_model=StatusResponse, responses=ERRORS,
              dependencies=[authorised])
-    async def status(filename: str, debug: bool = False) -> dict[str, Any]:
-        # On the event loop itself: a few stat calls, cheaper than a hop to the thread pool
-        # when hundreds of clients poll (bench/api_load).
+    async def status(filename: str, debug: bool = False) -> Response:
+        # On the event loop itself (a few stat calls, cheaper than a hop to the thread
+        # pool), and answered from a short-lived cache: hundreds of clients polling one
+        # file cost one lookup per STATUS_CACHE_SECONDS (bench/api_load.py).
+        cached = status_cache.get(filename) if not debug else None
+        if cached is not None:
+            return cached
         name = service.validate(filename)
         state = service.state(name)
         if state.status is Status.NOT_FOUND:
             raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
                            debug_info=_debug_info(debug or config.api.debug, state))
-        return _status_body(service, state)
+        response = _json(_status_body(service, state))
+        status_cache.put(filename, state.job.filename if state.job else name, response)
+        return response
 
     @app.get("/result/{filename:path}", responses={200: {"content": {"application/json": {}, "text/plain": {}}},
                                                    **ERRORS}, dependencies=[authorised])
@@ -172,9 +185,13 @@ def create_app(daemon: Daemon) -> FastAPI:
         return {"query": q, "limit": limit, "offset": offset, "results": rows}
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-    async def health() -> JSONResponse:
-        healthy, body = service.health()
-        return JSONResponse(body, status_code=200 if healthy else 503)
+    async def health() -> Response:
+        cached = health_cache.get("health")
+        if cached is None:
+            healthy, body = service.health()
+            cached = _json(body, 200 if healthy else 503)
+            health_cache.put("health", "health", cached)
+        return cached
 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=[authorised])
     def prometheus() -> Response:
@@ -330,7 +347,7 @@ def _content_disposition(filename: str) -> str:
 def _auth_dependency(config: Config) -> Any:
     token = config.api.token.get_secret_value().encode()
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: no thread-pool hop per request
         if not token:
             return
         offered = request.headers.get("x-api-key", "")
@@ -377,6 +394,41 @@ def _install_error_handlers(app: FastAPI, config: Config) -> None:
 def _error(http_status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None},
                         status_code=http_status)
+
+
+def _json(body: dict[str, Any], status_code: int = 200) -> Response:
+    """Serialised once, without re-validating against the response model (the body is built here)."""
+    return Response(json.dumps(body, ensure_ascii=False).encode(), status_code=status_code,
+                    media_type="application/json")
+
+
+class _ResponseCache:
+    """Rendered responses for a short time; a change of the job evicts its entry."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, str, Response]] = {}
+
+    def get(self, key: str) -> Response | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[2]
+
+    def put(self, key: str, job_key: str, response: Response) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl, job_key, response)
+
+    def on_event(self, event: JobEvent) -> None:
+        """A store listener (slot threads): drop entries of the changed file."""
+        if event.job is None or (event.event == "saved" and event.previous_status is event.job.status):
+            return
+        filename = event.job.filename
+        for key, (_, job_key, _) in list(self._entries.items()):
+            if job_key == filename:
+                self._entries.pop(key, None)
 
 
 class _Waiters:

@@ -264,8 +264,8 @@ def test_health_and_metrics(start_api) -> None:
     assert "transcriber_real_time_factor_count 1.0" in metrics
     assert "transcriber_worker_restarts_total 0.0" in metrics
     api.daemon.watcher.stop()
-    dead = api.client.get("/health")
-    assert dead.status_code == 503 and dead.json()["watcher"]["state"] == "dead"
+    dead = wait_for(lambda: (r := api.client.get("/health")).status_code == 503 and r, timeout=5)  # cached 0.5 s
+    assert dead.json()["watcher"]["state"] == "dead"
 
 
 def test_auth_when_a_token_is_set(start_api) -> None:
