@@ -41,6 +41,7 @@ def recording(path: Path, minutes: float) -> Path:
     """A long call: the sentences over and over, with pauses, ``minutes`` long."""
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     piece = clip(path.with_name("piece.wav"), " ".join(SENTENCES))
     seconds_per_piece = float(subprocess.run(["soxi", "-D", str(piece)], capture_output=True, text=True,
                                              check=True).stdout)

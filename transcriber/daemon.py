@@ -218,9 +218,13 @@ class Daemon:
         for slot in self.slots:
             if slot.interrupt(filename, finish):
                 return True
-        current = self.store.get(filename)
-        if current is not None and current.status is not Status.PROCESSING:
-            finish(current)
+        with self.store.locked():
+            current = self.store.get(filename)
+            if current is not None and current.status is not Status.PROCESSING:
+                finish(current)
+            # A slot may have taken it from the queue and put it back meanwhile
+            # (it found the folder paused); under the lock that is now settled.
+            self.queue.remove(filename)
         return True
 
     def job(self, filename: str) -> Job | None:

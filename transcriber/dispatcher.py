@@ -87,12 +87,13 @@ class Slot(threading.Thread):
             if filename is None:
                 self.worker.drain()
                 continue
-            job = self.store.get(filename)
-            if job is None or job.status is not Status.QUEUED:
-                continue  # cancelled or deleted while it waited
-            if self.folder.is_paused():  # paused while we were waiting in take()
-                self.queue.put_back(filename, job.priority)
-                continue
+            with self.store.locked():  # against a cancel dropping it right now
+                job = self.store.get(filename)
+                if job is None or job.status is not Status.QUEUED:
+                    continue  # cancelled or deleted while it waited
+                if self.folder.is_paused():  # paused while we were waiting in take()
+                    self.queue.put_back(filename, job.priority)
+                    continue
             self._process(job)
 
     def interrupt(self, filename: str, after: AfterInterrupt | None = None, wait: float = 10.0) -> bool:
@@ -210,7 +211,7 @@ class Slot(threading.Thread):
 
 class _ProgressWriter:
     """Receives the worker's progress: kept in memory at once (GET /status),
-    written to the sidecar at most every ``progress_interval_seconds``."""
+    written to the sidecar on a new stage and at most every ``progress_interval_seconds``."""
 
     def __init__(self, slot: Slot, job: Job) -> None:
         self.slot = slot
@@ -218,9 +219,12 @@ class _ProgressWriter:
         self._last_write = time.monotonic()  # the attempt's start was just written
 
     def __call__(self, stage: Stage, percentage: float) -> None:
+        new_stage = stage is not self.job.progress.stage
         self.job = report_progress(self.job, stage, percentage)
         now = time.monotonic()
-        persist = now - self._last_write >= self.slot.timing.progress_interval_seconds
+        # A new stage shows in the sidecar at once (people watch the folder);
+        # percentages at most every interval.  Never fsynced: it is only progress.
+        persist = new_stage or now - self._last_write >= self.slot.timing.progress_interval_seconds
         if persist:
             self._last_write = now
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,10 @@ class JobStore:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def locked(self) -> AbstractContextManager[bool]:
+        """Hold the table still (``with store.locked(): …``) for a check-then-act."""
+        return self._lock
 
     def get(self, filename: str) -> Job | None:
         with self._lock:
