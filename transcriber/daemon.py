@@ -219,12 +219,13 @@ class Daemon:
             if slot.interrupt(filename, finish):
                 return True
         with self.store.locked():
+            # A slot may have taken it from the queue and put it back meanwhile (it
+            # found the folder paused); slots do that under this lock, so after this
+            # block no stale entry can come back.
+            self.queue.remove(filename)
             current = self.store.get(filename)
             if current is not None and current.status is not Status.PROCESSING:
                 finish(current)
-            # A slot may have taken it from the queue and put it back meanwhile
-            # (it found the folder paused); under the lock that is now settled.
-            self.queue.remove(filename)
         return True
 
     def job(self, filename: str) -> Job | None:
