@@ -214,10 +214,6 @@ class Database:
     def search(self, query: str, limit: int, offset: int) -> list[dict[str, Any]]:
         return self._fetch(_SEARCH, {"q": query, "limit": limit, "offset": offset})
 
-    def events(self, task_id: str) -> list[dict[str, Any]]:
-        return self._fetch("SELECT id, event_time, event_type, status, details FROM task_events "
-                           "WHERE task_id = %s ORDER BY id", (task_id,))
-
     def _fetch(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         try:
             with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:

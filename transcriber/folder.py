@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +31,6 @@ def is_audio_name(name: str, extensions: Iterable[str]) -> bool:
         return False
     stem, dot, extension = lowered.rpartition(".")
     return bool(dot and stem) and extension in extensions
-
-
-def nfc(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
 
 
 @dataclass

@@ -114,10 +114,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return document
 
 
-def write_in_progress(audio: Path, job: Job) -> None:
-    write_json_atomic(in_progress_path(audio), job_to_dict(job))
-
-
 def read_in_progress(audio: Path) -> Job | None:
     document = read_json(in_progress_path(audio))
     if document is None:

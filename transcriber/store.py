@@ -163,11 +163,6 @@ class JobStore:
         with self._lock:
             self._notify(JobEvent(job, event, details=details))
 
-    def forget(self, filename: str) -> None:
-        """Forget a job in memory only (shutdown leaves its sidecar for the next start)."""
-        with self._lock:
-            self._jobs.pop(filename, None)
-
     def _audio(self, job: Job) -> Path:
         return self.folder.audio_path(job.filename)
 

@@ -19,7 +19,7 @@ def test_in_progress_round_trip_with_the_design_fields(tmp_path: Path) -> None:
     job = report_progress(start_attempt(job, NOW), Stage.TRANSCRIBING, 45)
     job = fail_attempt(job, JobTimeoutError("too slow"), NOW, NOW)
     audio = tmp_path / "звонок.mp3"
-    sidecars.write_in_progress(audio, job)
+    sidecars.write_json_atomic(sidecars.in_progress_path(audio), sidecars.job_to_dict(job))
     document = json.loads((tmp_path / "звонок.mp3.in_progress").read_text(encoding="utf-8"))
     assert set(document) >= {
         "task_id", "filename", "creation_time", "status", "source", "priority", "current_attempt", "max_attempts",
