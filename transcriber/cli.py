@@ -19,7 +19,7 @@ from types import FrameType
 
 from transcriber.config import Config, load_config
 from transcriber.daemon import Daemon, default_settings, engine_options, worker_limits
-from transcriber.engine import WhisperXEngine
+from transcriber.engine import EngineFactory, WhisperXEngine
 from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError
 from transcriber.jobs import Source, new_job, start_attempt, succeed_attempt
 from transcriber.logs import configure_logging
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return _transcribe(config, args)
     if args.command == "models":
         return _models(config, args)
-    return _run(config)
+    return run_daemon(config)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,13 +74,14 @@ def _config_path(explicit: Path | None) -> Path | None:
     return default if default.exists() else None
 
 
-def _run(config: Config) -> int:
+def run_daemon(config: Config, engine_factory: EngineFactory = WhisperXEngine) -> int:
+    """Run the daemon (and its API) until SIGTERM/SIGINT; the exit code."""
     try:
         check_exposure(config)
     except ConfigError as exc:
         log.error(exc.message)
         return 2
-    daemon = Daemon(config)
+    daemon = Daemon(config, engine_factory)
     try:
         daemon.start()
     except AlreadyRunningError as exc:

@@ -276,6 +276,11 @@ def test_auth_when_a_token_is_set(start_api) -> None:
     assert api.client.get("/status/a.wav", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert api.client.get("/status/a.wav", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert api.client.get("/status/a.wav", headers={"X-API-Key": "s3cret"}).status_code == 200
+    # Now cached: the cache's fast path must refuse exactly as the route does.
+    assert api.client.get("/status/a.wav").status_code == 401
+    assert api.client.get("/status/a.wav", headers={"X-API-Key": "wrong"}).status_code == 401
+    both = {"X-API-Key": "s3cret", "Authorization": "Bearer wrong"}  # the bearer token wins, as documented
+    assert api.client.get("/status/a.wav", headers=both).status_code == 401
     assert api.client.get("/metrics").status_code == 401
     assert api.client.post("/transcribe", json={"filename": "a.wav"}).status_code == 401
     assert api.client.get("/health").status_code == 200
