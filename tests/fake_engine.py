@@ -71,3 +71,13 @@ class FakeEngine:
         return Transcript(
             text=stem, language=settings.language, segments=[segment], model=settings.model_size, confidence=0.9,
         )
+
+
+class SlowStartingEngine(FakeEngine):
+    """Builds slowly, like a worker importing torch on a busy machine."""
+
+    STARTUP_SECONDS = 6.0
+
+    def __init__(self, options: EngineOptions) -> None:
+        time.sleep(self.STARTUP_SECONDS)
+        super().__init__(options)

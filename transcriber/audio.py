@@ -8,6 +8,7 @@ file goes to review at once instead of being retried.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from transcriber.errors import AudioDecodeError, EmptyFileError, NoAudioStreamError
 
 SAMPLE_RATE = 16_000
+_READ_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -35,19 +37,32 @@ def load(path: Path) -> Clip:
 
     One ffmpeg run both decodes and classifies: a separate ffprobe cost
     ~50 ms per file, a tenth of a short clip's transcription (bench/).
+    ffmpeg writes float32 itself, read into one growing buffer the samples
+    then view: an hour of audio costs its 230 MB once, not the 575 MB of
+    16-bit output plus two float copies (docs/PERFORMANCE.md, memory).
     """
     if path.stat().st_size == 0:
         raise EmptyFileError("the file is empty (0 bytes)")
     command = [
         "ffmpeg", "-nostdin", "-v", "error", "-threads", "0", "-i", str(path), "-map", "0:a:0",
-        "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-",
+        "-f", "f32le", "-ac", "1", "-acodec", "pcm_f32le", "-ar", str(SAMPLE_RATE), "-",
     ]
-    completed = subprocess.run(command, capture_output=True, check=False)
-    if completed.returncode != 0:
-        if b"matches no streams" in completed.stderr:
+    # stderr to a file: a badly damaged file can log more than a pipe holds while stdout is read.
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(command, stdout=subprocess.PIPE,
+                                                               stderr=errors) as ffmpeg:
+        assert ffmpeg.stdout is not None
+        decoded = bytearray()
+        while chunk := ffmpeg.stdout.read(_READ_BYTES):
+            decoded += chunk  # large bytearrays grow in place (realloc), no copy per chunk
+        returncode = ffmpeg.wait()
+        errors.seek(0)
+        stderr = errors.read()
+    if returncode != 0:
+        if b"matches no streams" in stderr:
             raise NoAudioStreamError("the file has no audio stream")
-        raise AudioDecodeError(f"not a readable media file: {_last_line(completed.stderr, path)}")
-    samples = np.frombuffer(completed.stdout, np.int16).astype(np.float32) / 32768.0
+        raise AudioDecodeError(f"not a readable media file: {_last_line(stderr, path)}")
+    del decoded[len(decoded) - len(decoded) % 4:]  # whole samples only, should ffmpeg stop mid-sample
+    samples = np.frombuffer(decoded, np.float32)
     if samples.size == 0:
         raise EmptyFileError("the audio stream holds no samples")
     return Clip(path, samples)

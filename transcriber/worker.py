@@ -55,6 +55,13 @@ class TranscribeRequest:
 
 # Messages, worker -> daemon
 @dataclass(frozen=True)
+class WorkerReady:
+    """The process has started and built its engine (imports done); sent once."""
+
+    at: float  # time.time() in the worker
+
+
+@dataclass(frozen=True)
 class ModelLoading:
     model: str
     at: float  # time.time() in the worker
@@ -112,6 +119,7 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
         os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
     engine = factory(options)
+    conn.send(WorkerReady(time.time()))
     while True:
         if not conn.poll(limits.idle_unload_seconds if engine.loaded_models() else None):
             engine.unload()
@@ -196,9 +204,10 @@ def _throttled_reporter(conn: Connection, job_id: str, interval: float):  # type
 
 
 class _Deadline:
-    """``timeout_seconds`` of work, not counting model loading, which gets a
-    budget of its own: a cold worker (first job, or just respawned) must not
-    time a file out because the model took long to load."""
+    """``timeout_seconds`` of work, not counting the worker's start-up and
+    model loading, which get a budget of their own: a cold worker (first job,
+    or just respawned) must not time a file out because Python, its imports or
+    the model took long to load on a busy machine."""
 
     def __init__(self, timeout_seconds: float, load_timeout_seconds: float) -> None:
         self.timeout_seconds = timeout_seconds
@@ -225,8 +234,8 @@ class _Deadline:
 
     def explain(self) -> str:
         if self.loading_since is not None:
-            return (f"the model did not load within model_load_timeout_seconds ({self.load_timeout_seconds:g} s); "
-                    "worker restarted")
+            return (f"the worker did not start and load its model within model_load_timeout_seconds "
+                    f"({self.load_timeout_seconds:g} s); worker restarted")
         return f"no result within timeout_seconds ({self.timeout_seconds:g} s); worker restarted"
 
 
@@ -258,6 +267,7 @@ class WorkerHandle:
         self._conn: Connection | None = None
         self.warm_settings: TranscriptionSettings | None = None
         self.models_loaded: set[str] = set()
+        self._ready = False  # WorkerReady seen from the current process
         self.on_model_load: Callable[[ModelLoaded], None] | None = None  # the audit trail
 
     @property
@@ -288,7 +298,7 @@ class WorkerHandle:
         )
         process.start()
         child_conn.close()
-        self._process, self._conn = process, parent_conn
+        self._process, self._conn, self._ready = process, parent_conn, False
         self.starts += 1
         log.info("Started %s (pid %s)", self.name, process.pid)
 
@@ -312,6 +322,8 @@ class WorkerHandle:
         self.ensure_started()
         assert self._conn is not None
         clock = _Deadline(timeout_seconds, self.limits.model_load_timeout_seconds)
+        if not self._ready:
+            clock.loading_started(clock.started)  # still starting: that is load time, not the file's
         self._conn.send(TranscribeRequest(job_id, str(path), settings))
         while True:
             if cancel.is_set():
@@ -323,6 +335,9 @@ class WorkerHandle:
             message = self._receive(0.1)
             if isinstance(message, ProgressUpdate) and message.job_id == job_id:
                 on_progress(message.stage, message.percentage)
+            elif isinstance(message, WorkerReady):
+                self._note(message)
+                clock.loading_ended(message.at)
             elif isinstance(message, ModelLoading):
                 clock.loading_started(message.at)
             elif isinstance(message, ModelLoaded):
@@ -349,6 +364,8 @@ class WorkerHandle:
             self._discard()
 
     def _note(self, message: object) -> None:
+        if isinstance(message, WorkerReady):
+            self._ready = True
         if isinstance(message, ModelLoaded) and self.on_model_load is not None:
             self.on_model_load(message)
         if isinstance(message, ModelLoaded) and message.ok:
