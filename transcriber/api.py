@@ -119,12 +119,12 @@ def create_app(daemon: Daemon) -> FastAPI:
 
     @app.delete("/transcribe", response_model=DeletedResponse, responses=ERRORS, dependencies=[authorised])
     def delete_by_body(body: DeleteRequest) -> dict[str, Any]:
-        return _delete(service, body.filename)
+        return _delete(service, body.filename, status_cache)
 
     @app.delete("/transcribe/{filename:path}", response_model=DeletedResponse, responses=ERRORS,
                 dependencies=[authorised])
     def delete_by_path(filename: str) -> dict[str, Any]:
-        return _delete(service, filename)
+        return _delete(service, filename, status_cache)
 
     @app.get("/status/{filename:path}", response_model=StatusResponse, responses=ERRORS,
              dependencies=[authorised])
@@ -135,13 +135,14 @@ def create_app(daemon: Daemon) -> FastAPI:
         cached = status_cache.get(filename) if not debug else None
         if cached is not None:
             return cached
+        seen = status_cache.evictions
         name = service.validate(filename)
         state = service.state(name)
         if state.status is Status.NOT_FOUND:
             raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
                            debug_info=_debug_info(debug or config.api.debug, state))
         response = _json(_status_body(service, state))
-        status_cache.put(filename, state.job.filename if state.job else name, response)
+        status_cache.put(filename, state.job.filename if state.job else name, response, seen)
         return response
 
     @app.get("/result/{filename:path}", responses={200: {"content": {"application/json": {}, "text/plain": {}}},
@@ -253,12 +254,16 @@ async def _wait_for_file(service: TranscriptionService, name: str, config: Confi
     raise AssertionError("unreachable")
 
 
-def _delete(service: TranscriptionService, filename: object) -> dict[str, Any]:
+def _delete(service: TranscriptionService, filename: object, status_cache: _ResponseCache) -> dict[str, Any]:
     name = service.validate(filename)
     state = service.state(name)
     if state.status is Status.NOT_FOUND:
         raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found")
     outcome = service.delete(state)
+    # A pending, completed or failed file has no job whose end would clear its cached
+    # status: without this, GET /status said "pending"/"completed" for a file just
+    # deleted (found by tests/reliability/test_state_model.py).
+    status_cache.evict(name)
     log.info("Deleted %s via the API: %s", name, ", ".join(outcome.deleted_files) or "nothing left on disk")
     return {
         "status": "deleted", "message": f"deleted {len(outcome.deleted_files)} file(s)", "filename": name,
@@ -417,6 +422,7 @@ class _ResponseCache:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, str, Response]] = {}
+        self.evictions = 0  # changes whenever an entry is evicted (a state changed)
 
     def get(self, key: str) -> Response | None:
         entry = self._entries.get(key)
@@ -424,7 +430,14 @@ class _ResponseCache:
             return None
         return entry[2]
 
-    def put(self, key: str, job_key: str, response: Response) -> None:
+    def put(self, key: str, job_key: str, response: Response, seen: int | None = None) -> None:
+        """``seen``: :attr:`evictions` before the response was computed.  A state change
+        meanwhile (the scan queuing the file, a slot finishing it) may already have been
+        evicted, so the response may be stale: not cached, else GET /status said
+        "pending" for up to the TTL about a file that was processing
+        (found by tests/reliability/test_state_model.py)."""
+        if seen is not None and seen != self.evictions:
+            return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self.ttl, job_key, response)
@@ -433,9 +446,13 @@ class _ResponseCache:
         """A store listener (slot threads): drop entries of the changed file."""
         if event.job is None or (event.event == "saved" and event.previous_status is event.job.status):
             return
-        filename = event.job.filename
-        for key, (_, job_key, _) in list(self._entries.items()):
-            if job_key == filename:
+        self.evict(event.job.filename)
+
+    def evict(self, job_key: str) -> None:
+        """Drop the entries of one file, whatever name (NFC or NFD twin) they were asked by."""
+        self.evictions += 1
+        for key, (_, entry_job_key, _) in list(self._entries.items()):
+            if entry_job_key == job_key:
                 self._entries.pop(key, None)
 
 

@@ -130,6 +130,8 @@ class HealthResponse(BaseModel):
     worker: list[dict[str, Any]]
     watcher: dict[str, Any]
     shared_folder_writable: bool
+    shared_folder_error: str | None = Field(
+        None, description="why the folder is not writable: the health probe's error, or a sidecar write it refused")
     database: Literal["ok", "down", "disabled"]
     database_sync: dict[str, Any] | None = Field(
         None, description="pending_changes, sync_lag_seconds, sync_failures, last_error")

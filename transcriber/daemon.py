@@ -83,7 +83,7 @@ class Daemon:
         self.queue = JobQueue()
         self.policy = RetryPolicy(config.processing.retry_backoff_seconds, config.processing.retry_backoff_max_seconds)
         self.lock = InstanceLock(self.folder.lock_path)
-        self.watcher = Watcher(self.folder, config.watch, self._on_file_ready, self._is_settled)
+        self.watcher = Watcher(self.folder, config.watch, self._on_file_ready, self._has_job)
         self.slots: list[Slot] = []
         url = config.database.url.get_secret_value()
         self.mirror = Mirror(url, self.folder) if url else None
@@ -104,6 +104,7 @@ class Daemon:
         self.lock.acquire()
         try:
             self.engine_factory.verify(self.settings, engine_options(self.config))
+            self.folder.remove_stale_temp_files()
             self._recover()
             if self.mirror is not None:
                 self.mirror.start()  # reconciles with the folder as soon as the database answers
@@ -254,8 +255,17 @@ class Daemon:
             job = sidecars.read_in_progress(self.folder.audio_path(filename))
             if job is None:
                 continue  # unreadable: treated as absent, the scan finds the audio again
-            outcome = recover(job, filename in snapshot.audio, filename in snapshot.results, now, self.policy)
+            finished = filename in snapshot.results and self._is_own_result(job)
+            outcome = recover(job, filename in snapshot.audio, finished, now, self.policy)
             self._apply_recovery(outcome.action, outcome.job)
+
+    def _is_own_result(self, job: Job) -> bool:
+        """The ``.result`` beside the sidecar is this very task's: the run stopped between
+        writing it and removing the ``.in_progress``.  A result of another task is the
+        transcript that a forced re-run (a new task) is to replace; discarding that job
+        lost the re-run a client had been told was queued (tests/integration/test_restart.py)."""
+        result = sidecars.read_json(sidecars.result_path(self.folder.audio_path(job.filename)))
+        return result is not None and result.get("task_id") == job.task_id
 
     def _apply_recovery(self, action: Action, job: Job) -> None:
         log.info("Recovered %s: %s (was %s)", job.filename, action.value, job.status.value)
@@ -273,10 +283,8 @@ class Daemon:
         if not self.stopping.is_set():
             self.submit(filename, source=Source.SCAN, detected_at=detected_at)
 
-    def _is_settled(self, filename: str) -> bool:
-        if filename in self.store:
-            return True
-        return sidecars.result_path(self.folder.audio_path(filename)).exists()
+    def _has_job(self, filename: str) -> bool:
+        return filename in self.store  # whether a .result is current, the watcher decides
 
     def _housekeeping_loop(self) -> None:
         while not self.stopping.wait(HOUSEKEEPING_INTERVAL_SECONDS):
@@ -301,6 +309,9 @@ class Daemon:
         self._next_retry_check = now_monotonic + RETRY_CHECK_INTERVAL_SECONDS
         now = utc_now()
         for job in self.store.active():
+            if job.status is Status.ERROR:  # its move to manual_review/ was refused (disk trouble): again
+                self.store.quarantine(job)
+                continue
             due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
             if due and self.store.save(retry_due(job)) is not None:
                 self.queue.put(job.filename, job.priority)

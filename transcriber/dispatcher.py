@@ -32,6 +32,7 @@ from transcriber.jobs import (
 from transcriber.results import build_result
 from transcriber.retry import RetryPolicy
 from transcriber.sidecars import utc_now
+from transcriber.stability import Signature
 from transcriber.store import JobStore
 from transcriber.worker import WorkerHandle, WorkerOutcome
 
@@ -131,7 +132,7 @@ class Slot(threading.Thread):
 
     def _attempt(self, job: Job, audio: Path, running: _Running) -> None:
         now = utc_now()
-        started = self._save(start_attempt(job, now))
+        started = self._save(start_attempt(job, now), unsaved=job)
         if started is None:
             return  # dropped meanwhile, or the folder refused the write
         progress = _ProgressWriter(self, started)
@@ -139,6 +140,9 @@ class Slot(threading.Thread):
         try:
             if running.cancel.is_set():
                 raise Interrupted("cancelled before it started")
+            # Taken before the worker reads the file: a change from here on makes
+            # the result stale, and the watcher transcribes the file again.
+            given = audio.stat()
             outcome = self.worker.run(
                 started.task_id, audio, started.settings, self.timing.timeout_seconds, running.cancel, progress,
             )
@@ -156,7 +160,7 @@ class Slot(threading.Thread):
                 self._failed(progress.job, OutputWriteError(f"could not update the sidecar: {error}"))
         else:
             self._engine_run(progress.job, clock, "succeeded")
-            self._succeeded(progress.job, outcome, now)
+            self._succeeded(progress.job, outcome, now, Signature(given.st_size, given.st_mtime_ns))
 
     def _engine_run(self, job: Job, started: float, outcome: str, error_code: str | None = None) -> None:
         """The audit trail of calls to the engine (the mirror's task_events)."""
@@ -166,10 +170,10 @@ class Slot(threading.Thread):
             details["error_code"] = error_code
         self.store.announce(job, "engine_run", details)
 
-    def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime) -> None:
+    def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime, audio: Signature) -> None:
         finished = utc_now()
         done = succeed_attempt(job, finished)
-        result = build_result(done, outcome.transcript, outcome.duration_seconds, started, finished)
+        result = build_result(done, outcome.transcript, outcome.duration_seconds, started, finished, audio)
         try:
             self.store.complete(done, result)
         except OSError as exc:
@@ -197,15 +201,20 @@ class Slot(threading.Thread):
         if self._save(interrupted) is not None and not self.stopping.is_set():
             self.queue.put(interrupted.filename, interrupted.priority)
 
-    def _save(self, job: Job) -> Job | None:
+    def _save(self, job: Job, unsaved: Job | None = None) -> Job | None:
         """Persist, or when the folder refuses the write, hold the job in memory
-        to be retried later (its sidecar on disk still says what it said)."""
+        to be retried later (its sidecar on disk still says what it said).
+
+        ``unsaved`` is what to hold instead of ``job`` then: an attempt that
+        could not be recorded never started, and must not linger in the
+        history as "running" (tests/reliability/test_disk_trouble.py)."""
         try:
             return self.store.save(job)
         except OSError as exc:
             log.error("Cannot write the sidecar of %s (%s); will retry", job.filename, exc)
             now = utc_now()
-            self.store.remember(replace(job, status=Status.RETRY_WAIT, next_attempt_at=now + self.policy.delay(1)))
+            held = unsaved or job
+            self.store.remember(replace(held, status=Status.RETRY_WAIT, next_attempt_at=now + self.policy.delay(1)))
             return None
 
 

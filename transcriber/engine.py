@@ -30,6 +30,7 @@ from transcriber.models import resolve_model
 log = logging.getLogger("Engine")
 
 ProgressReporter = Callable[[Stage, float], None]
+VAD_BATCH_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class WhisperXEngine:
             import torch
 
             torch.set_num_threads(threads)
-            return whisperx.load_model(
+            pipeline = whisperx.load_model(
                 model, settings.device, compute_type=settings.compute_type, language=None,
                 asr_options={"beam_size": self.options.beam_size, "temperatures": [settings.temperature]},
                 vad_method="pyannote", download_root=self.options.cache_dir,
@@ -177,6 +178,8 @@ class WhisperXEngine:
             )
         except (OSError, ValueError) as exc:
             raise ModelUnavailableError(f"model {settings.model_size!r} could not be loaded: {exc}") from exc
+        _limit_vad_batch(pipeline)
+        return pipeline
 
     def _language(
         self, pipeline: Any, samples: np.ndarray, settings: TranscriptionSettings,
@@ -217,6 +220,20 @@ class WhisperXEngine:
         except Exception as exc:  # noqa: BLE001 -- a missing diarization model degrades, it does not fail the job
             return _degrade(warnings, "diarization", exc, segments)
         return [_clean_segment(s) for s in assigned["segments"]]
+
+
+def _limit_vad_batch(pipeline: Any) -> None:
+    """Run pyannote's VAD over VAD_BATCH_SIZE windows at a time instead of its 32.
+
+    Each 10-second window fans out to 80 SincNet channels; 32 at once held
+    ~280 MB more at the peak of every file longer than half a minute
+    (docs/PERFORMANCE.md, memory), for no measurable speed on a CPU.
+    """
+    inference = getattr(getattr(pipeline.vad_model, "vad_pipeline", None), "_segmentation", None)
+    if inference is not None and hasattr(inference, "batch_size"):
+        inference.batch_size = VAD_BATCH_SIZE
+    else:
+        log.warning("WhisperX's VAD has changed shape; its batch size stays at the default")
 
 
 def classify_engine_exception(exc: BaseException) -> JobError:

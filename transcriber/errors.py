@@ -47,9 +47,12 @@ class JobError(TranscriberError):
 
     ``permanent`` errors will fail the same way on every attempt, so the file
     goes straight to ``manual_review/``; the others are retried with backoff.
+    An error that is not the file's fault (``uses_attempt`` false) does not
+    count against ``max_attempts``: the file waits for the folder to recover.
     """
 
     permanent = False
+    uses_attempt = True
 
 
 class PermanentJobError(JobError):
@@ -101,9 +104,15 @@ class EngineError(TransientJobError):
 
 
 class OutputWriteError(TransientJobError):
-    """The transcript could not be written (disk full, read-only folder)."""
+    """The transcript could not be written (disk full, read-only folder).
+
+    The folder's trouble, not the file's: counting it as a failed attempt sent
+    a good file to ``manual_review/`` after a disk was full for a while
+    (tests/reliability/test_disk_trouble.py), so it is retried until it fits.
+    """
 
     code = "output_write_failed"
+    uses_attempt = False
 
 
 _JOB_ERRORS: dict[str, type[JobError]] = {

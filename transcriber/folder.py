@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transcriber.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder
+from transcriber.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder, is_temp_name
 
 log = logging.getLogger("Folder")
 
@@ -121,6 +121,22 @@ class SharedFolder:
                     yield from self._walk(Path(entry.path), f"{prefix}{entry.name}/")
                 continue
             yield prefix, entry
+
+    def remove_stale_temp_files(self) -> None:
+        """Delete the temp files of atomic writes that a killed run left behind.
+
+        A SIGKILL between a temp file's creation and its ``os.replace`` leaves
+        ``.tmp-*.json`` next to the sidecars, and nothing else ever removes it
+        (found by tests/reliability/test_crash.py).  Only safe at start, with
+        the instance lock held and before this run writes anything.
+        """
+        for _prefix, entry in [*self._walk(self.root, ""), *self._walk(self.manual_review, "")]:
+            if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                log.info("Removed %s, left by an interrupted write", entry.path)
 
     def quarantine(self, filename: str) -> Path:
         """Move the audio and its ``.in_progress`` into ``manual_review/``.

@@ -171,8 +171,13 @@ def report_progress(job: Job, stage: Stage, percentage: float) -> Job:
 
 
 def fail_attempt(job: Job, error: JobError, now: datetime, retry_at: datetime | None) -> Job:
-    """The running attempt failed; ``retry_at`` is the retry decision (None: give up)."""
-    attempts = _close_running(job, now, AttemptStatus.FAILED, AttemptError(error.code, error.message))
+    """The running attempt failed; ``retry_at`` is the retry decision (None: give up).
+
+    An error that does not use up an attempt (the folder refused the transcript)
+    closes it as interrupted, with the error: the next try keeps its number.
+    """
+    status = AttemptStatus.FAILED if error.uses_attempt else AttemptStatus.INTERRUPTED
+    attempts = _close_running(job, now, status, AttemptError(error.code, error.message))
     if retry_at is None:
         return replace(job, status=Status.ERROR, attempts=attempts, next_attempt_at=None)
     return replace(

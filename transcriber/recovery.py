@@ -4,12 +4,16 @@ What a sidecar left by the previous run means now:
 
 | sidecar status | audio | result | action |
 |---|---|---|---|
-| any | any | present | the job finished; discard the stale ``.in_progress`` |
+| any | any | its own | the job finished; discard the stale ``.in_progress`` |
 | queued | present | absent | enqueue again |
 | retry_wait | present | absent | wait for ``next_attempt_at`` |
 | processing | present | absent | the run died mid-file: a failed attempt, then retry or review |
 | error | any | absent | finish moving it to ``manual_review/`` |
 | queued/retry_wait/processing | absent | absent | the audio is gone; discard the sidecar |
+
+"its own" is a ``.result`` with the job's ``task_id``; a result of an earlier
+task (a forced re-run is replacing it) counts as absent.  The daemon decides
+that when it reads the folder and passes ``has_result`` accordingly.
 """
 
 from __future__ import annotations

@@ -9,11 +9,14 @@ from typing import Any
 from transcriber.engine import Transcript
 from transcriber.jobs import Job
 from transcriber.sidecars import format_time
+from transcriber.stability import Signature
 
 
 def build_result(
     job: Job, transcript: Transcript, duration_seconds: float, started: datetime, finished: datetime,
+    audio: Signature | None = None,
 ) -> dict[str, Any]:
+    """``audio``: the file's size and mtime when the worker was given it."""
     settings = job.settings.to_dict()
     settings.pop("debug", None)
     engine: dict[str, Any] = {"whisperx": whisperx_version(), "model": transcript.model}
@@ -32,6 +35,11 @@ def build_result(
         "detected": format_time(job.detected_at), "queued": format_time(job.creation_time),
         "started": format_time(started), "finished": format_time(finished),
     }
+    if audio is not None:
+        # What was transcribed: a copy that paused for longer than the stability
+        # window looked complete and was transcribed half; when the file changes
+        # after that, the watcher sees it no longer matches and transcribes it again.
+        result_metadata["audio_file"] = {"size_bytes": audio.size, "mtime_ns": audio.mtime_ns}
     return {
         "task_id": job.task_id,
         "filename": job.filename,
@@ -47,6 +55,16 @@ def build_result(
         },
         "metadata": result_metadata,
     }
+
+
+def transcribed_signature(document: dict[str, Any] | None) -> Signature | None:
+    """The audio size and mtime a ``.result`` was made from; None when it does
+    not say (written by an older version, or by hand)."""
+    try:
+        audio = document["metadata"]["audio_file"]  # type: ignore[index]
+        return Signature(int(audio["size_bytes"]), int(audio["mtime_ns"]))
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def whisperx_version() -> str | None:

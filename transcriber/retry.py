@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from transcriber.errors import JobError
-from transcriber.jobs import Job
+from transcriber.jobs import AttemptStatus, Job
+
+MAX_DOUBLINGS = 32  # far past any sane cap; 2**1024 seconds would overflow a float
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,15 @@ class RetryPolicy:
         """When to try ``job`` again after ``error`` (not yet recorded in it).
 
         None means give up: the error is permanent, or the job has used its
-        attempts.  The job's own ``max_attempts`` counts, so a sidecar written
-        under an older configuration keeps the promise it made.
+        attempts (an error that uses none is never given up on).  The job's own
+        ``max_attempts`` counts, so a sidecar written under an older
+        configuration keeps the promise it made.
         """
         if error.permanent:
             return None
+        if not error.uses_attempt:  # the folder's trouble: wait for it, however long, backing off
+            waits = sum(1 for a in job.attempts if a.status is AttemptStatus.INTERRUPTED and a.error is not None)
+            return now + self.delay(min(waits + 1, MAX_DOUBLINGS))
         failed = job.failed_attempts + 1
         if failed >= job.max_attempts:
             return None

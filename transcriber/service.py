@@ -62,6 +62,7 @@ class TranscriptionService:
         self.folder = daemon.folder
         self._writable_checked_at = 0.0
         self._writable = True
+        self._probe_error: str | None = None
 
     # -- lookups -------------------------------------------------------------
 
@@ -102,6 +103,13 @@ class TranscriptionService:
     # -- changes -------------------------------------------------------------
 
     def request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
+        try:
+            return self._request(state, settings, force)
+        except OSError as exc:  # a full or read-only folder: the client may try again later, not a 500
+            raise ApiError(503, "output_write_failed", f"the shared folder refused the write: {exc.strerror or exc}",
+                           state.name) from exc
+
+    def _request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
         if state.status is Status.ERROR:
             if not force:
                 raise ApiError(409, "in_manual_review", "the file is in manual_review/", state.name)
@@ -112,9 +120,22 @@ class TranscriptionService:
             return RequestOutcome("completed", result=self.result(state))
         if state.job is not None and state.job.is_active:
             if state.job.settings == settings:
-                return RequestOutcome("joined", self.daemon.submit(key, settings, Source.API))
-            restarted = self.daemon.change_settings(key, settings)
-            return RequestOutcome("restarted" if restarted else "queued", self.daemon.job(key))
+                with self.daemon.store.locked():  # join the job only while it still exists
+                    if self.daemon.job(key) is not None:
+                        return RequestOutcome("joined", self.daemon.submit(key, settings, Source.API))
+            elif self.daemon.change_settings(key, settings):
+                return RequestOutcome("restarted", self.daemon.job(key))
+            elif (job := self.daemon.job(key)) is not None:
+                return RequestOutcome("queued", job)
+            # The job ended (completed, failed, deleted) after ``state`` was read: joining it
+            # queued the file a second time, and "queued" promised settings nothing would use
+            # (seen while writing tests/reliability/; tests/integration/test_api.py holds the
+            # gap open).  Answer from where the file is now.
+            now = self.state(state.name)
+            if now.status is Status.NOT_FOUND:
+                raise ApiError(404, "file_not_found", "no such file in the shared folder", state.name,
+                               status="not_found")
+            return self._request(now, settings, force)
         return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API))
 
     def delete(self, state: FileState) -> DeleteOutcome:
@@ -174,7 +195,10 @@ class TranscriptionService:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         workers = self.daemon.workers()
-        writable = self._folder_writable()
+        # The probe alone misses a nearly full disk that takes its two bytes but not
+        # a transcript, so sidecar writes the folder refused count too.
+        refused = self.daemon.store.refused_writes()
+        writable = self._folder_writable() and not refused
         watcher_alive = self.daemon.watcher.is_alive()
         daemon_mb = psutil.Process().memory_info().rss / 2**20
         body = {
@@ -195,6 +219,7 @@ class TranscriptionService:
                         "last_scan_seconds": round(self.daemon.watcher.last_scan_seconds, 4),
                         "files_seen": self.daemon.watcher.last_scan_files},
             "shared_folder_writable": writable,
+            "shared_folder_error": self._probe_error or next((f"{name}: {why}" for name, why in refused.items()), None),
             "database": self.daemon.mirror.state if self.daemon.mirror else "disabled",
             "database_sync": self.daemon.mirror.health() if self.daemon.mirror else None,
             "paused": self.daemon.paused,
@@ -211,9 +236,9 @@ class TranscriptionService:
             try:
                 probe.write_bytes(b"ok")
                 probe.unlink()
-                self._writable = True
-            except OSError:
-                self._writable = False
+                self._writable, self._probe_error = True, None
+            except OSError as exc:
+                self._writable, self._probe_error = False, exc.strerror or str(exc)
             self._writable_checked_at = now
         return self._writable
 

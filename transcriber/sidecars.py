@@ -37,6 +37,7 @@ IN_PROGRESS_SUFFIX = ".in_progress"
 RESULT_SUFFIX = ".result"
 SIDECAR_SUFFIXES = (IN_PROGRESS_SUFFIX, RESULT_SUFFIX)
 TEMP_PREFIX = ".tmp-"
+TEMP_SUFFIX = ".json"
 SIDECAR_MODE = 0o644
 
 
@@ -74,7 +75,7 @@ def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None =
     the target untouched.
     """
     data = json.dumps(document, ensure_ascii=False, indent=indent).encode("utf-8")
-    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=path.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, SIDECAR_MODE)  # mkstemp's 0600 would hide results from other users of a share
         with os.fdopen(fd, "wb") as temp:
@@ -88,6 +89,11 @@ def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None =
         raise
     if durable:
         fsync_folder(path.parent)
+
+
+def is_temp_name(name: str) -> bool:
+    """A temp file of :func:`write_json_atomic` (what a crash mid-write leaves behind)."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
 def fsync_folder(folder: Path) -> None:

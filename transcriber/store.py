@@ -4,15 +4,17 @@ Every change of a job goes through :meth:`JobStore.save`, :meth:`complete`,
 :meth:`quarantine` or :meth:`drop`, which write the folder first and only
 then update memory and tell the listeners (the API's long-polls, the
 PostgreSQL mirror).  A failed write raises OSError and leaves memory as it
-was, so the daemon never believes something the folder does not say.
+was, so the daemon never believes something the folder does not say; the
+store remembers it (:meth:`JobStore.refused_writes`, for ``GET /health``)
+until that sidecar is written or its job is gone.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ class JobStore:
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self.changed = threading.Condition(self._lock)
+        self._refused: dict[Path, tuple[str, str]] = {}  # sidecar -> (job filename, why the folder refused it)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -96,14 +99,15 @@ class JobStore:
             if not self._is_current(job):
                 return
             if persist:
-                sidecars.write_json_atomic(sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job),
-                                           self.json_indent, durable=False)
+                path = sidecars.in_progress_path(self._audio(job))
+                with self._writing(job.filename, path):
+                    sidecars.write_json_atomic(path, sidecars.job_to_dict(job), self.json_indent, durable=False)
             self._jobs[job.filename] = job
 
     def _write(self, job: Job, durable: bool = True) -> Job:
-        sidecars.write_json_atomic(
-            sidecars.in_progress_path(self._audio(job)), sidecars.job_to_dict(job), self.json_indent, durable,
-        )
+        path = sidecars.in_progress_path(self._audio(job))
+        with self._writing(job.filename, path):
+            sidecars.write_json_atomic(path, sidecars.job_to_dict(job), self.json_indent, durable)
         previous = self._jobs.get(job.filename)
         self._jobs[job.filename] = job
         self._notify(JobEvent(job, "saved", previous_status=previous.status if previous else None))
@@ -121,8 +125,10 @@ class JobStore:
         with self._lock:
             if not self._is_current(job):
                 return
-            sidecars.write_json_atomic(sidecars.result_path(audio), result, self.json_indent)
-            sidecars.remove_in_progress(audio)
+            with self._writing(job.filename, sidecars.result_path(audio)):
+                sidecars.write_json_atomic(sidecars.result_path(audio), result, self.json_indent)
+            with self._writing(job.filename, sidecars.in_progress_path(audio)):
+                sidecars.remove_in_progress(audio)
             self._jobs.pop(job.filename, None)
             self._notify(JobEvent(job, "completed", result))
         log.info("Completed %s", job.filename)
@@ -134,7 +140,8 @@ class JobStore:
             if not self._is_current(job):
                 return None
             self._write(job)
-            target = self.folder.quarantine(job.filename)
+            with self._writing(job.filename, sidecars.in_progress_path(self._audio(job))):
+                target = self.folder.quarantine(job.filename)
             self._jobs.pop(job.filename, None)
             self._notify(JobEvent(job, "quarantined"))
         error = job.last_error
@@ -157,6 +164,25 @@ class JobStore:
         disk) and will be tried again when the job comes round."""
         with self._lock:
             self._jobs[job.filename] = job
+
+    def refused_writes(self) -> dict[str, str]:
+        """Sidecars the folder refused (full or read-only disk) whose jobs still
+        wait for them: name -> why.  A later write of the same sidecar, or the
+        job's end, clears an entry.  No lock: /health must not wait behind a slow write."""
+        refused = dict(self._refused)  # one atomic copy
+        return {path.name: why for path, (filename, why) in refused.items() if filename in self._jobs}
+
+    @contextmanager
+    def _writing(self, filename: str, path: Path) -> Iterator[None]:
+        """Around a write under the lock: remember a refusal, forget it once the folder takes that sidecar."""
+        try:
+            yield
+        except OSError as exc:
+            self._refused[path] = (filename, exc.strerror or str(exc))
+            raise
+        self._refused.pop(path, None)
+        for stale in [p for p, (name, _) in self._refused.items() if name not in self._jobs and name != filename]:
+            del self._refused[stale]  # jobs that ended (or never began) while their write was refused
 
     def announce(self, job: Job | None, event: str, details: dict[str, Any]) -> None:
         """Tell listeners about an activity that changes no state (an engine call)."""

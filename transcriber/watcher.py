@@ -29,8 +29,10 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from transcriber import sidecars
 from transcriber.config import WatchConfig
 from transcriber.folder import SharedFolder
+from transcriber.results import transcribed_signature
 from transcriber.stability import Signature, StabilityTracker
 
 log = logging.getLogger("Watcher")
@@ -84,20 +86,21 @@ class _Hints(FileSystemEventHandler):
 class Watcher:
     def __init__(
         self, folder: SharedFolder, config: WatchConfig, on_ready: Callable[[str, datetime], None],
-        is_settled: Callable[[str], bool],
+        has_job: Callable[[str], bool],
     ) -> None:
-        """``on_ready(filename, first_seen)`` receives complete files; ``is_settled(filename)``
-        says the daemon already has the file (job or result)."""
+        """``on_ready(filename, first_seen)`` receives complete files that need
+        a job: ``has_job(filename)`` is False and no ``.result`` matches them."""
         self.folder = folder
         self.config = config
         self.on_ready = on_ready
-        self.is_settled = is_settled
+        self.has_job = has_job
         self.tracker = StabilityTracker(config.stability_seconds, config.close_settle_seconds)
         self.observer_kind = choose_observer(config.observer, filesystem_type(folder.root))
         self._observer: BaseObserver | None = None
         self._hints: dict[str, bool] = {}  # filename -> its writer closed it
         self._hints_lock = threading.Lock()
         self._first_seen: dict[str, datetime] = {}
+        self._results: dict[str, tuple[int, Signature | None]] = {}  # filename -> (.result mtime_ns, made from)
         self._next_rescan = 0.0
         self._next_restat = 0.0
         self.last_scan_seconds = 0.0
@@ -136,17 +139,23 @@ class Watcher:
             self._next_restat = now + min(0.5, max(self.config.stability_seconds / 4, 0.05))
         for filename in self.tracker.pop_ready(now):
             first_seen = self._first_seen.pop(filename, None) or datetime.now(UTC)
-            if self._still_there(filename) and not self.is_settled(filename):
+            if self._still_there(filename) and not self._settled(filename):
+                if filename in self._results:
+                    log.info("%s changed after it was transcribed; transcribing it again", filename)
                 self.on_ready(filename, first_seen)
 
     def rescan(self, now: float) -> None:
         started = time.perf_counter()
         snapshot = self.folder.snapshot()
         for filename, stat in snapshot.audio.items():
-            if filename in snapshot.results or filename in self.tracker or self.is_settled(filename):
+            if filename in self.tracker or self.has_job(filename):
+                continue
+            if filename in snapshot.results and self._result_is_current(filename, stat):
                 continue
             self._first_seen.setdefault(filename, datetime.now(UTC))
             self.tracker.observe(filename, Signature(stat.st_size, stat.st_mtime_ns), now)
+        for gone in self._results.keys() - snapshot.results:
+            del self._results[gone]
         self.last_scan_seconds = time.perf_counter() - started
         self.last_scan_files = len(snapshot.audio)
         log.debug("Rescan: %d audio files in %.3f s", len(snapshot.audio), self.last_scan_seconds)
@@ -163,10 +172,38 @@ class Watcher:
         for filename, closed in hints.items():
             if filename in self.tracker and not closed:
                 self.tracker.touch(filename, now)
-            if not self.is_settled(filename):
+            if not self._settled(filename):
                 self._observe(filename, now)
                 if closed:
                     self.tracker.mark_closed(filename)
+
+    def _settled(self, filename: str) -> bool:
+        return self.has_job(filename) or self._result_is_current(filename)
+
+    def _result_is_current(self, filename: str, audio: os.stat_result | None = None) -> bool:
+        """A ``.result`` exists and was made from the audio as it is now.
+
+        A result that does not say what it was made from (older versions,
+        hand-made) counts as current, as before; so does one whose audio is gone.
+        """
+        audio_path = self.folder.audio_path(filename)
+        result = sidecars.result_path(audio_path)
+        try:
+            written = result.stat().st_mtime_ns
+        except OSError:
+            return False
+        cached = self._results.get(filename)
+        if cached is None or cached[0] != written:  # read each version of a result once
+            cached = (written, transcribed_signature(sidecars.read_json(result)))
+            self._results[filename] = cached
+        made_from = cached[1]
+        if made_from is None:
+            return True
+        try:
+            audio = audio or os.stat(audio_path)
+        except OSError:
+            return True
+        return Signature(audio.st_size, audio.st_mtime_ns) == made_from
 
     def _restat_tracked(self, now: float) -> None:
         for filename in self.tracker.tracked():

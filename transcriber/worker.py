@@ -38,6 +38,9 @@ from transcriber.logs import configure_logging
 log = logging.getLogger("Worker")
 
 PR_SET_PDEATHSIG = 1
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters
+MMAP_THRESHOLD_BYTES = 1 << 20
+MALLOC_ARENAS = 2
 
 
 # Messages, daemon -> worker
@@ -115,6 +118,7 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
     """Entry point of the child process: serve requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
     _die_with_parent()
+    _return_freed_memory()
     if limits.nice:
         os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
@@ -145,6 +149,24 @@ def _die_with_parent() -> None:
         return  # not Linux: the worker exits when it next finds the pipe closed
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(0)
+
+
+def _return_freed_memory() -> None:
+    """Make glibc give inference's big temporary buffers back to the system.
+
+    By default glibc raises its mmap threshold each time a large block is
+    freed, so later buffers come from the heap and stay there, and every
+    inference thread gets an arena of its own: a worker kept ~400 MB it no
+    longer used after its first file and peaked 200 MB higher
+    (docs/PERFORMANCE.md, memory).  A fixed threshold turns the dynamic
+    adjustment off.  Nothing to do on other C libraries.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        return
 
 
 def _serve_load(conn: Connection, engine: Engine, request: LoadRequest) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_config, write_tone
+from transcriber import api as api_module
 from transcriber.config import load_config
 from transcriber.errors import ConfigError
 from transcriber.jobs import Status
 from transcriber.server import check_exposure
+from transcriber.service import FileState, TranscriptionService
 
 
 def processing(harness, name: str) -> bool:
@@ -94,6 +98,39 @@ def test_same_settings_join_and_different_settings_restart(start_api) -> None:
     assert result["metadata"]["attempts"] == 1  # the interrupted run did not use up an attempt
 
 
+@pytest.mark.parametrize(("language", "ending"), [("ru", "completed"), ("de", "completed"), ("de", "deleted")])
+def test_a_request_for_a_job_that_ends_meanwhile_is_answered_from_where_it_is_now(
+        start_api, monkeypatch: pytest.MonkeyPatch, language: str, ending: str) -> None:
+    # The API reads the file's state, then acts on it in another thread-pool hop.  A job
+    # that completed in between was transcribed a second time (same settings: "joined" a
+    # job that no longer existed, so a new one was queued), or answered 202 "queued" with
+    # settings nothing would use (other settings).  The gap is held open here until the
+    # job has ended.
+    api = start_api()
+    write_tone(api.shared / "slow-race.wav")
+    wait_for(lambda: processing(api, "slow-race.wav"), what="processing")
+    read_state = api_module._wait_for_file
+
+    def end_the_job(name: str) -> None:
+        if ending == "deleted":
+            assert httpx.delete(f"http://127.0.0.1:{api.daemon.config.api.port}/transcribe/{name}").status_code == 200
+        wait_for(lambda: api.daemon.job(name) is None, timeout=30, what="the job's end")
+
+    async def read_state_then_end_the_job(service, name, config):
+        state = await read_state(service, name, config)
+        await asyncio.to_thread(end_the_job, name)
+        return state
+
+    monkeypatch.setattr(api_module, "_wait_for_file", read_state_then_end_the_job)
+    response = api.client.post("/transcribe", json={"filename": "slow-race.wav", "language": language})
+    if ending == "deleted":
+        assert response.status_code == 404 and response.json()["error_code"] == "file_not_found", response.text
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["result"]["settings"]["language"] == "ru"  # the run that was asked for first
+    assert api.daemon.job("slow-race.wav") is None and len(api.daemon.queue) == 0  # nothing queued again
+
+
 def test_api_requests_overtake_scanned_files(start_api) -> None:
     api = start_api()
     (api.shared / ".pause").touch()
@@ -149,6 +186,46 @@ def test_delete_removes_a_finished_transcript_too(start_api) -> None:
     wait_for(lambda: result_of(api.shared, "done.wav"))
     body = api.client.delete("/transcribe/done.wav").json()
     assert sorted(body["deleted_files"]) == ["done.wav", "done.wav.result"]
+
+
+@pytest.mark.parametrize("name", ["done.wav", "broken.wav"])
+def test_status_is_not_found_right_after_a_delete(start_api, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # GET /status answers from a short cache that a job's end clears; a completed or
+    # quarantined file has no job, so the delete itself must clear it (found by
+    # tests/reliability/test_state_model.py).  A long TTL makes a stale answer certain.
+    monkeypatch.setattr(api_module, "STATUS_CACHE_SECONDS", 60.0)
+    api = start_api()
+    if name == "broken.wav":
+        (api.shared / name).write_text("not audio")
+        wait_for(lambda: in_progress_of(api.shared / "manual_review", name), what="quarantine")
+    else:
+        write_tone(api.shared / name)
+        wait_for(lambda: result_of(api.shared, name), what="the result")
+    assert api.client.get(f"/status/{name}").json()["status"] in ("completed", "error")
+    assert api.client.delete(f"/transcribe/{name}").status_code == 200
+    response = api.client.get(f"/status/{name}")
+    assert response.status_code == 404 and response.json()["status"] == "not_found", response.text
+
+
+def test_a_status_read_across_a_state_change_is_not_cached(start_api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The scan queued the file while GET /status was reading it as pending: the change
+    # evicted nothing yet, then the stale "pending" was cached for the TTL, beside a job
+    # already processing (found by tests/reliability/test_state_model.py).
+    monkeypatch.setattr(api_module, "STATUS_CACHE_SECONDS", 60.0)
+    api = start_api({"watch": {"stability_seconds": 600}})  # the scan leaves it pending: the test queues it
+    (api.shared / ".pause").touch()
+    write_tone(api.shared / "racing.wav")
+    read_state = TranscriptionService.state
+
+    def read_then_queue(service: TranscriptionService, name: str) -> FileState:
+        state = read_state(service, name)
+        if api.daemon.job(name) is None:
+            api.daemon.submit(name)  # the state changes just after it was read
+        return state
+
+    monkeypatch.setattr(TranscriptionService, "state", read_then_queue)
+    assert api.client.get("/status/racing.wav").json()["status"] == "pending"
+    assert api.client.get("/status/racing.wav").json()["status"] == "queued"
 
 
 def test_quarantined_file_is_409_and_force_starts_over(start_api) -> None:

@@ -1,14 +1,23 @@
-"""Hostile input: never a 500, never a path outside the shared folder."""
+"""Hostile input: never a 500, never a path outside the shared folder.
+
+The tables and the schemathesis run are module-level so that
+tests/reliability/test_hostile_api_load.py fires the same input at a daemon
+under load.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from tests.helpers import REPO, result_of, wait_for, write_tone
@@ -48,6 +57,58 @@ HOSTILE_NAMES = [
 BODY_ROUTES = [("POST", "/transcribe"), ("DELETE", "/transcribe")]
 PATH_ROUTES = [("DELETE", "/transcribe/{}"), ("GET", "/status/{}"), ("GET", "/result/{}")]
 
+# (raw body of POST /transcribe, status, error_code)
+MALFORMED_BODIES = [
+    (b"{bad json", 400, "invalid_json"),
+    (b"", 422, "invalid_request"),
+    (b"[]", 422, "invalid_request"),
+    (b'"inner.wav"', 422, "invalid_request"),
+    (b'{"filename": 5}', 422, "invalid_filename"),
+    (b'{"filename": ["inner.wav"]}', 422, "invalid_filename"),
+    (b'{"filename": null}', 422, "invalid_filename"),
+    (b'{"filename": "inner.wav", "wait": "soon"}', 422, "invalid_request"),
+    (b'{"filename": "inner.wav", "force": "maybe"}', 422, "invalid_request"),
+    (b'{"filename": "inner.wav", "temperature": "hot"}', 422, "invalid_settings"),
+    (b'\xff\xfe\x00garbage', 400, "invalid_json"),
+]
+OVERSIZED_BODY = b'{"filename": "' + b"a" * 70_000 + b'.wav"}'
+
+FUZZ_SEED = 20261124
+FUZZ_CHECKS = "not_a_server_error,response_schema_conformance"
+
+
+def name_requests(name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(method, url, httpx keyword arguments)`` for ``name`` on every route that takes a filename."""
+    requests = [(method, path, {"json": {"filename": name}}) for method, path in BODY_ROUTES]
+    requests += [(method, template.format(quote(name, safe="")), {}) for method, template in PATH_ROUTES]
+    return requests
+
+
+def run_schemathesis(
+    base_url: str, cwd: Path, *, max_examples: int = 25, seed: int = FUZZ_SEED, max_time: float = 120,
+    timeout: float = 400, extra: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """The schemathesis CLI against the live API's OpenAPI document (5xx and schema checks).
+
+    ``--max-time`` is the run's length: fuzzing repeats until it is spent."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("schemathesis")), "run", f"{base_url}/openapi.json",
+         "--checks", FUZZ_CHECKS, "--max-examples", str(max_examples), "--seed", str(seed),
+         "--request-timeout", "10", "--max-time", f"{max_time:g}", "--warnings", "off", *extra],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def assert_fuzz_passed(completed: subprocess.CompletedProcess[str]) -> None:
+    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
+    assert "passed" in completed.stdout.lower() or "0 failed" in completed.stdout.lower(), completed.stdout[-2000:]
+
+
+def fuzz_cases(completed: subprocess.CompletedProcess[str]) -> int:
+    """How many test cases (requests) schemathesis generated, from its summary line."""
+    found = re.search(r"(\d+) generated", completed.stdout)
+    return int(found.group(1)) if found else 0
+
 
 @pytest.fixture
 def api(start_api, tmp_path: Path):
@@ -65,17 +126,14 @@ def _outside_untouched(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_hostile_names_on_every_route(api, tmp_path: Path, name: str) -> None:
-    for method, path in BODY_ROUTES:
-        response = api.client.request(method, path, json={"filename": name})
-        _assert_refused(response, name)
-    for method, template in PATH_ROUTES:
-        response = api.client.request(method, template.format(quote(name, safe="")))
-        _assert_refused(response, name)
+    for method, url, kwargs in name_requests(name):
+        response = api.client.request(method, url, **kwargs)
+        assert_refused(response, name)
     _outside_untouched(tmp_path)
     assert os.path.exists("/etc/passwd")
 
 
-def _assert_refused(response, name: str) -> None:
+def assert_refused(response: httpx.Response, name: str) -> None:
     assert response.status_code in (400, 404, 422), (name, response.status_code, response.text)
     body = response.json()
     assert set(body) >= {"status", "error_code", "message", "filename"}, body
@@ -105,22 +163,7 @@ def test_an_nfd_name_on_disk_is_found_by_its_nfc_twin(api) -> None:
     assert api.client.post("/transcribe", json={"filename": nfc}).status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("content", "status", "code"),
-    [
-        (b"{bad json", 400, "invalid_json"),
-        (b"", 422, "invalid_request"),
-        (b"[]", 422, "invalid_request"),
-        (b'"inner.wav"', 422, "invalid_request"),
-        (b'{"filename": 5}', 422, "invalid_filename"),
-        (b'{"filename": ["inner.wav"]}', 422, "invalid_filename"),
-        (b'{"filename": null}', 422, "invalid_filename"),
-        (b'{"filename": "inner.wav", "wait": "soon"}', 422, "invalid_request"),
-        (b'{"filename": "inner.wav", "force": "maybe"}', 422, "invalid_request"),
-        (b'{"filename": "inner.wav", "temperature": "hot"}', 422, "invalid_settings"),
-        (b'\xff\xfe\x00garbage', 400, "invalid_json"),
-    ],
-)
+@pytest.mark.parametrize(("content", "status", "code"), MALFORMED_BODIES)
 def test_malformed_bodies(api, content: bytes, status: int, code: str) -> None:
     response = api.client.post("/transcribe", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
@@ -128,8 +171,7 @@ def test_malformed_bodies(api, content: bytes, status: int, code: str) -> None:
 
 
 def test_a_body_over_the_limit_is_413(api) -> None:
-    big = b'{"filename": "' + b"a" * 70_000 + b'.wav"}'
-    response = api.client.post("/transcribe", content=big, headers={"Content-Type": "application/json"})
+    response = api.client.post("/transcribe", content=OVERSIZED_BODY, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error_code"] == "request_too_large"
 
@@ -149,15 +191,7 @@ def test_schema_fuzzing_finds_no_server_error_and_no_schema_violation(
     api = start_api({"api": {"max_wait_seconds": 0.5, "file_wait_attempts": 1}, "database": {"url": database_url}})
     write_tone(api.shared / "fuzz.wav")
     wait_for(lambda: api.client.get("/health").json()["database"] == "ok", what="the mirror")
-    url = f"http://127.0.0.1:{api.daemon.config.api.port}/openapi.json"
-    completed = subprocess.run(
-        [str(Path(sys.executable).with_name("schemathesis")), "run", url,
-         "--checks", "not_a_server_error,response_schema_conformance",
-         "--max-examples", "25", "--seed", "20261124", "--request-timeout", "10", "--max-time", "120",
-         "--warnings", "off"],
-        capture_output=True, text=True, timeout=400, cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"},
-    )
-    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
-    assert "passed" in completed.stdout.lower() or "0 failed" in completed.stdout.lower(), completed.stdout[-2000:]
+    completed = run_schemathesis(f"http://127.0.0.1:{api.daemon.config.api.port}", tmp_path)
+    assert_fuzz_passed(completed)
     assert api.daemon.watcher.is_alive()
     assert REPO.exists()

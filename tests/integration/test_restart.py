@@ -73,7 +73,7 @@ def test_processing_at_its_last_attempt_goes_to_review_at_restart(start_daemon, 
 def test_restart_cleans_what_a_crash_left_half_done(start_daemon, shared: Path) -> None:
     # Crash after .result was written but before .in_progress was removed.
     _write(shared, "finished.wav", _sidecar("finished.wav", "processing", [_attempt(1, "running")]))
-    (shared / "finished.wav.result").write_text('{"task_id": "done"}', encoding="utf-8")
+    (shared / "finished.wav.result").write_text('{"task_id": "task-finished.wav"}', encoding="utf-8")
     # Crash in the middle of a quarantine: audio moved, sidecar not yet.
     review = shared / "manual_review"
     review.mkdir()
@@ -87,11 +87,29 @@ def test_restart_cleans_what_a_crash_left_half_done(start_daemon, shared: Path) 
     (shared / "torn.wav.in_progress").write_text('{"task_id": "abc", "stat')
     start_daemon()
     assert not (shared / "finished.wav.in_progress").exists()
-    assert result_of(shared, "finished.wav") == {"task_id": "done"}
+    assert result_of(shared, "finished.wav") == {"task_id": "task-finished.wav"}
     assert in_progress_of(review, "half-moved.wav")["status"] == "error"
     assert not (shared / "half-moved.wav.in_progress").exists()
     assert not (shared / "orphan.wav.in_progress").exists()
     wait_for(lambda: result_of(shared, "torn.wav"), what="the file with a torn sidecar, treated as new")
+
+
+def test_a_forced_rerun_survives_a_restart(start_daemon, shared: Path) -> None:
+    # POST /transcribe with force on a completed file queues a new task beside the old
+    # .result; recovery took any .result for "finished" and silently dropped the re-run
+    # the client had been told was queued (found while modelling forced re-runs for
+    # tests/reliability/test_state_model.py).
+    _write(shared, "again.wav", _sidecar("again.wav", "queued", [], source="api", priority=1))
+    (shared / "again.wav.result").write_text('{"task_id": "an-earlier-task"}', encoding="utf-8")
+    # A run that stopped mid-way through the re-run counts a failed attempt, as any other.
+    _write(shared, "again-2.wav", _sidecar("again-2.wav", "processing", [_attempt(1, "running")]))
+    (shared / "again-2.wav.result").write_text('{"task_id": "an-earlier-task"}', encoding="utf-8")
+    start_daemon()
+    for name in ("again.wav", "again-2.wav"):
+        result = wait_for(lambda n=name: (r := result_of(shared, n)) and r["task_id"] == f"task-{n}" and r,
+                          what=f"the re-run of {name}")
+        assert not (shared / f"{name}.in_progress").exists()
+    assert result["metadata"]["attempts"] == 2
 
 
 def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, shared: Path, tmp_path: Path) -> None:

@@ -31,13 +31,14 @@ TAG_VARIABLE = "RELIABILITY_TAG"
 STARTED_LINE = "Daemon started on"
 MANUAL_REVIEW = "manual_review"
 AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac", ".m4a")
+_tags: dict[int, str] = {}
 
 
 def spawn_fake_daemon(config_path: Path, log_path: Path, tag: str | None = None) -> subprocess.Popen[bytes]:
     """Start the daemon process (fake engine) on ``config_path``; output appended to ``log_path``.
 
     The process and all its descendants carry ``RELIABILITY_TAG=<tag>`` (a
-    fresh one unless given; also at ``proc.tag``) for :func:`tagged_processes`.
+    fresh one unless given; :func:`tag_of` tells it) for :func:`tagged_processes`.
     """
     tag = tag or uuid.uuid4().hex
     env = {**os.environ, TAG_VARIABLE: tag, "PYTHONUNBUFFERED": "1"}
@@ -46,8 +47,13 @@ def spawn_fake_daemon(config_path: Path, log_path: Path, tag: str | None = None)
             [sys.executable, "-m", "tests.reliability.fake_daemon", "--config", str(config_path)],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-    proc.tag = tag  # type: ignore[attr-defined]
+    _tags[proc.pid] = tag
     return proc
+
+
+def tag_of(proc: subprocess.Popen[bytes]) -> str:
+    """The tag that ``proc`` (from :func:`spawn_fake_daemon`) and its descendants carry."""
+    return _tags[proc.pid]
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:

@@ -11,8 +11,11 @@ audio stream, zero length) go straight to manual_review/ without retries";
   ``no_audio_stream`` in the sidecar and in ``GET /status``; the audio is
   moved, not deleted; the worker never dies of them, and a good file dropped
   afterwards is transcribed;
-- with the real WhisperX: a 0.1 s clip and an hour of digital silence are
-  successes with text ``""``; a truncated MP3 (the byte stream cut in half,
+- with the real WhisperX: a 0.1 s clip is transcribed without trouble (0.1 s
+  of silence gives text ``""``; a 0.1 s tone gives at most a filler word:
+  Whisper says "Thank you." to a beep, a known hallucination of the model on
+  non-speech that this test does not pin); an hour of digital silence is a
+  success with text ``""``; a truncated MP3 (the byte stream cut in half,
   as a copy that died midway leaves it) is transcribed as far as it goes.
   ffmpeg decodes every whole frame before the cut and exits 0, so the daemon
   treats it as the shorter recording it now is: refusing it would throw away
@@ -45,12 +48,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "noise.wav").write_bytes(random.Random(8).randbytes(64_000))
     _ffmpeg("-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5", "-an", folder / "silent-film.mp4")
     _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.1", "-ar", "16000", folder / "blip.wav")
+    _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0.1", folder / "hush.wav")
     speech = synthesise(folder / "speech.mp3", SPEECH, "en")
     data = speech.read_bytes()
     (folder / "truncated.mp3").write_bytes(data[: len(data) // 2])
-    # Digital silence compresses to almost nothing: an hour of it is ~200 KB of FLAC.
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(folder / "hour-of-silence.flac"), "trim", "0", "3600"],
-                   check=True)
     return folder
 
 
@@ -69,7 +70,7 @@ def test_unreadable_media_goes_to_review_after_one_attempt(start_api, media: Pat
     api = start_api({"processing": {"max_retry_attempts": 5, "retry_backoff_seconds": 0}})
     shared = api.shared
     shutil.copy(media / name, shared / name)
-    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", name), timeout=60,
+    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", name), timeout=120,
                        what=f"{name} in manual_review/")
     assert sidecar["status"] == "error" and sidecar["current_attempt"] == 1
     assert [(a["attempt_number"], a["status"], a["error"]["code"]) for a in sidecar["attempts"]] == [
@@ -81,7 +82,7 @@ def test_unreadable_media_goes_to_review_after_one_attempt(start_api, media: Pat
     assert status["status"] == "error" and status["last_error"]["code"] == code
 
     write_tone(shared / "after.wav", seconds=1.0)
-    assert wait_for(lambda: result_of(shared, "after.wav"), timeout=60, what="a good file afterwards")
+    assert wait_for(lambda: result_of(shared, "after.wav"), timeout=120, what="a good file afterwards")
     assert api.daemon.workers()[0].restarts == 0  # a bad file fails the job, never the worker
     assert api.client.get("/health").status_code == 200
 
@@ -90,12 +91,14 @@ def test_unreadable_media_goes_to_review_after_one_attempt(start_api, media: Pat
 def test_a_tenth_of_a_second_and_a_truncated_mp3_with_whisperx(start_daemon, media: Path) -> None:
     daemon = start_daemon(REAL_ENGINE, engine=WhisperXEngine)
     shared = daemon.config.shared_directory
-    for name in ("blip.wav", "truncated.mp3"):
+    for name in ("hush.wav", "blip.wav", "truncated.mp3"):
         shutil.copy(media / name, shared / name)
-    blip = wait_for(lambda: result_of(shared, "blip.wav"), timeout=300, what="the 0.1 s clip")
-    assert blip["duration_seconds"] == 0.1
-    assert blip["transcription"]["text"] == "" and blip["transcription"]["segments"] == []
-    assert blip["metadata"]["attempts"] == 1
+    hush = wait_for(lambda: result_of(shared, "hush.wav"), timeout=300, what="0.1 s of silence")
+    assert hush["duration_seconds"] == 0.1 and hush["metadata"]["attempts"] == 1
+    assert hush["transcription"]["text"] == "" and hush["transcription"]["segments"] == []
+    blip = wait_for(lambda: result_of(shared, "blip.wav"), timeout=300, what="a 0.1 s tone")
+    assert blip["duration_seconds"] == 0.1 and blip["metadata"]["attempts"] == 1
+    assert len(blip["transcription"]["text"].split()) <= 3, blip["transcription"]
 
     truncated = wait_for(lambda: result_of(shared, "truncated.mp3"), timeout=300, what="the truncated MP3")
     whole = _seconds(media / "speech.mp3")
@@ -107,16 +110,22 @@ def test_a_tenth_of_a_second_and_a_truncated_mp3_with_whisperx(start_daemon, med
 
 
 @pytest.mark.e2e
-def test_an_hour_of_silence_is_an_empty_success_with_whisperx(start_daemon, media: Path) -> None:
-    daemon = start_daemon({**REAL_ENGINE, "processing": {"timeout_seconds": 1800}}, engine=WhisperXEngine)
+@pytest.mark.slow
+# pyannote's VAD reads the hour in 10 s windows, one a second: ~16 CPU-minutes, 34 minutes
+# of wall time on two shared cores.  The daemon's default timeout_seconds (an hour) must do.
+@pytest.mark.timeout(4200)
+def test_an_hour_of_silence_is_an_empty_success_with_whisperx(start_daemon, tmp_path: Path) -> None:
+    daemon = start_daemon({**REAL_ENGINE, "processing": {"timeout_seconds": 3600}}, engine=WhisperXEngine)
     shared = daemon.config.shared_directory
-    shutil.copy(media / "hour-of-silence.flac", shared / "hour-of-silence.flac")
-    result = wait_for(lambda: result_of(shared, "hour-of-silence.flac"), timeout=1200, interval=0.5,
+    # Digital silence compresses to almost nothing: an hour of it is ~200 KB of FLAC.
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(tmp_path / "hour.flac"), "trim", "0", "3600"],
+                   check=True)
+    shutil.move(tmp_path / "hour.flac", shared / "hour-of-silence.flac")
+    result = wait_for(lambda: result_of(shared, "hour-of-silence.flac"), timeout=3900, interval=1.0,
                       what="the hour of silence")
     assert result["duration_seconds"] == 3600.0
     assert result["transcription"]["text"] == "" and result["transcription"]["segments"] == []
     assert result["metadata"]["word_count"] == 0 and result["metadata"]["attempts"] == 1
-    print(f"an hour of silence: {result['processing_time_seconds']} s of processing")
 
 
 def _seconds(path: Path) -> float:

@@ -18,6 +18,7 @@ worker process, with the fake engine:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -130,10 +131,8 @@ def stopped_pids() -> Iterator[list[int]]:
     pids: list[int] = []
     yield pids
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
 
 
 def test_a_frozen_worker_is_killed_at_the_deadline_and_the_file_retried(
