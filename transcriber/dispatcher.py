@@ -95,7 +95,11 @@ class Slot(threading.Thread):
                 if self.folder.is_paused():  # paused while we were waiting in take()
                     self.queue.put_back(filename, job.priority)
                     continue
-            self._process(job)
+                # Claimed under the same lock as the check: a settings change or a cancel
+                # from now on finds it running and interrupts it, instead of requeueing a
+                # job that this slot then starts with the old settings.
+                running = self._claim(filename)
+            self._process(job, running)
 
     def interrupt(self, filename: str, after: AfterInterrupt | None = None, wait: float = 10.0) -> bool:
         """Stop the running job if it is ``filename``; True once it has stopped."""
@@ -113,17 +117,20 @@ class Slot(threading.Thread):
         if running is not None:
             self.interrupt(running.filename)
 
-    def _process(self, job: Job) -> None:
-        audio = self.folder.audio_path(job.filename)
-        if not audio.is_file():
-            self.store.drop(job, "the audio file disappeared before processing")
-            return
-        # Visible to interrupt() before the attempt is recorded, so a cancel
-        # arriving now is seen below and not lost.
-        running = _Running(job.filename)
+    def _claim(self, filename: str) -> _Running:
+        """Visible to interrupt() before the attempt is recorded, so a cancel
+        arriving now is seen in _attempt and not lost."""
+        running = _Running(filename)
         with self._running_lock:
             self._running = running
+        return running
+
+    def _process(self, job: Job, running: _Running) -> None:
         try:
+            audio = self.folder.audio_path(job.filename)
+            if not audio.is_file():
+                self.store.drop(job, "the audio file disappeared before processing")
+                return
             self._attempt(job, audio, running)
         finally:
             with self._running_lock:

@@ -268,3 +268,35 @@ def test_a_file_renamed_into_place_is_taken_once_complete(start_daemon, shared: 
     result = wait_for(lambda: result_of(shared, "upload.wav"), what="the renamed file")
     assert time.monotonic() - started < 3.0
     assert result["duration_seconds"] == 1.0
+
+
+def test_a_settings_change_as_a_slot_takes_the_file_is_not_lost(start_daemon, shared: Path, monkeypatch) -> None:
+    # Regression: a change landing between a slot's "is it still queued?" check and its
+    # claim of the file was requeued, then overwritten by the slot starting the old
+    # settings, which left a stale queue entry (found by tests/reliability/).
+    import threading
+    from dataclasses import replace
+
+    from transcriber.dispatcher import Slot
+
+    taken, release = threading.Event(), threading.Event()
+    original = Slot._process
+
+    def held(slot: Slot, job, *args) -> None:  # type: ignore[no-untyped-def]
+        taken.set()
+        release.wait(10)
+        original(slot, job, *args)
+
+    monkeypatch.setattr(Slot, "_process", held)
+    daemon = start_daemon()
+    write_tone(shared / "retuned.wav")
+    wait_for(taken.is_set, what="the slot taking the file")
+    changer = threading.Thread(target=daemon.change_settings,
+                               args=("retuned.wav", replace(daemon.settings, language="de")))
+    changer.start()
+    time.sleep(0.3)  # the change reaches the slot that holds the file
+    release.set()
+    changer.join(15)
+    result = wait_for(lambda: result_of(shared, "retuned.wav"), what="the result")
+    assert result["settings"]["language"] == "de"
+    wait_for(lambda: daemon.job("retuned.wav") is None and len(daemon.queue) == 0, what="nothing left queued")
