@@ -20,6 +20,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO / "models" / "base"
 SETTINGS = {"model_size": "base", "language": "en", "compute_type": "int8", "device": "cpu"}
+BATCH_SIZE = 4  # transcriber's default on a CPU; the same for every contender
 RESULTS = REPO / "bench" / "results"
 
 
@@ -70,7 +71,7 @@ class Daemon:
         config: dict[str, Any] = {
             "shared_directory": str(self.shared),
             "api": {"port": self.port},
-            "whisperx": dict(SETTINGS),
+            "whisperx": {**SETTINGS, "batch_size": BATCH_SIZE},
             "models": {"dir": str(REPO / "models")},
             "logging": {"level": "INFO"},
         }
@@ -137,7 +138,8 @@ class Daemon:
 def whisperx_alone(files: list[Path]) -> dict[str, float]:
     """WhisperX in one Python process, model loaded once (bench/whisperx_alone.py)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.whisperx_alone", str(MODEL_DIR), SETTINGS["language"], *map(str, files)],
+        [sys.executable, "-m", "bench.whisperx_alone", str(MODEL_DIR), SETTINGS["language"], str(BATCH_SIZE),
+         *map(str, files)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, text=True,
     )
     memory = PeakMemory(process.pid)
@@ -154,7 +156,8 @@ def whisperx_cli(files: list[Path], out: Path) -> float:
         subprocess.run(
             [str(Path(sys.executable).with_name("whisperx")), str(path), "--model", str(MODEL_DIR),
              "--device", SETTINGS["device"], "--compute_type", SETTINGS["compute_type"],
-             "--language", SETTINGS["language"], "--no_align", "--vad_method", "pyannote", "--batch_size", "8",
+             "--language", SETTINGS["language"], "--no_align", "--vad_method", "pyannote",
+             "--batch_size", str(BATCH_SIZE),
              "--threads", str(os.cpu_count() or 1), "--temperature", "0.1", "--output_format", "json",
              "--output_dir", str(out)],
             check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},

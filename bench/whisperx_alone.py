@@ -1,6 +1,6 @@
 """WhisperX alone: load the model once, transcribe the given files, print timings as JSON.
 
-    python -m bench.whisperx_alone MODEL_DIR LANGUAGE FILE...
+    python -m bench.whisperx_alone MODEL_DIR LANGUAGE BATCH_SIZE FILE...
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 
 def main() -> None:
-    model_dir, language, *files = sys.argv[1:]
+    model_dir, language, batch_size, *files = sys.argv[1:]
     import whisperx
 
     started = time.perf_counter()
@@ -22,7 +22,7 @@ def main() -> None:
     )
     loaded = time.perf_counter()
     for path in files:
-        model.transcribe(whisperx.load_audio(path), batch_size=8, language=language)
+        model.transcribe(whisperx.load_audio(path), batch_size=int(batch_size), language=language)
     finished = time.perf_counter()
     print(json.dumps({"load_seconds": loaded - started, "transcribe_seconds": finished - loaded}))
 

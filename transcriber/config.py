@@ -49,7 +49,7 @@ class WhisperXConfig(_Section):
     temperature: float = Field(0.1, ge=0, le=1)
     compute_type: Literal[COMPUTE_TYPES] = "int8"  # type: ignore[valid-type]
     device: Literal["cpu", "cuda"] = "cpu"
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(4, ge=1)
     beam_size: int = Field(5, ge=1)
     cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 use every core")
     align: bool = False

@@ -40,7 +40,7 @@ class EngineOptions:
     models_dir: str
     cache_dir: str
     allow_download: bool = False
-    batch_size: int = 8
+    batch_size: int = 4
     beam_size: int = 5
     cpu_threads: int = 0
     align: bool = False
