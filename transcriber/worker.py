@@ -38,9 +38,6 @@ from transcriber.logs import configure_logging
 log = logging.getLogger("Worker")
 
 PR_SET_PDEATHSIG = 1
-M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters
-MMAP_THRESHOLD_BYTES = 1 << 20
-MALLOC_ARENAS = 2
 
 
 # Messages, daemon -> worker
@@ -118,7 +115,6 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
     """Entry point of the child process: serve requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
     _die_with_parent()
-    _return_freed_memory()
     if limits.nice:
         os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
@@ -137,6 +133,7 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
             _serve_load(conn, engine, request)
         elif isinstance(request, TranscribeRequest):
             conn.send(_serve_transcribe(conn, engine, request, limits.progress_interval_seconds))
+            _return_freed_memory()
 
 
 def _die_with_parent() -> None:
@@ -152,19 +149,17 @@ def _die_with_parent() -> None:
 
 
 def _return_freed_memory() -> None:
-    """Make glibc give inference's big temporary buffers back to the system.
+    """Give the heap that one file's inference freed back to the system.
 
-    By default glibc raises its mmap threshold each time a large block is
-    freed, so later buffers come from the heap and stay there, and every
-    inference thread gets an arena of its own: a worker kept ~400 MB it no
-    longer used after its first file and peaked 200 MB higher
-    (docs/PERFORMANCE.md, memory).  A fixed threshold turns the dynamic
-    adjustment off.  Nothing to do on other C libraries.
+    glibc keeps freed heap memory for reuse: after an hour-long file the
+    worker held ~400 MB it no longer used until the next file
+    (docs/PERFORMANCE.md, memory).  ``malloc_trim`` takes a few
+    milliseconds; a fixed low mmap threshold would have done it during
+    the file too, but spent a whole core in the kernel zeroing pages.
+    Nothing to do on other C libraries.
     """
     try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
         return
 
