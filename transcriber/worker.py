@@ -38,6 +38,7 @@ from transcriber.logs import configure_logging
 log = logging.getLogger("Worker")
 
 PR_SET_PDEATHSIG = 1
+TRIM_AFTER_AUDIO_SECONDS = 600  # short files leave little to give back, and trimming costs them time
 
 
 # Messages, daemon -> worker
@@ -132,8 +133,10 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
         if isinstance(request, LoadRequest):
             _serve_load(conn, engine, request)
         elif isinstance(request, TranscribeRequest):
-            conn.send(_serve_transcribe(conn, engine, request, limits.progress_interval_seconds))
-            _return_freed_memory()
+            reply = _serve_transcribe(conn, engine, request, limits.progress_interval_seconds)
+            conn.send(reply)
+            if isinstance(reply, TranscribeDone) and reply.duration_seconds >= TRIM_AFTER_AUDIO_SECONDS:
+                _return_freed_memory()
 
 
 def _die_with_parent() -> None:
@@ -152,10 +155,10 @@ def _return_freed_memory() -> None:
     """Give the heap that one file's inference freed back to the system.
 
     glibc keeps freed heap memory for reuse: after an hour-long file the
-    worker held ~400 MB it no longer used until the next file
-    (docs/PERFORMANCE.md, memory).  ``malloc_trim`` takes a few
-    milliseconds; a fixed low mmap threshold would have done it during
-    the file too, but spent a whole core in the kernel zeroing pages.
+    worker held ~700 MB it no longer used until the next file
+    (docs/PERFORMANCE.md, memory).  Only after long files: the trim, and
+    the page faults of the next file re-growing the heap, cost a short
+    clip more time than it saves memory.
     Nothing to do on other C libraries.
     """
     try:
