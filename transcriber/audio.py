@@ -37,9 +37,12 @@ def load(path: Path) -> Clip:
 
     One ffmpeg run both decodes and classifies: a separate ffprobe cost
     ~50 ms per file, a tenth of a short clip's transcription (bench/).
-    ffmpeg writes float32 itself, read into one growing buffer the samples
-    then view: an hour of audio costs its 230 MB once, not the 575 MB of
-    16-bit output plus two float copies (docs/PERFORMANCE.md, memory).
+    ffmpeg writes float32 itself, read into one growing buffer and copied
+    once into an array of its own: an hour costs 460 MB for a moment, not the
+    575 MB of 16-bit output plus two float copies.  The samples must own
+    their memory: an array viewing the buffer made WhisperX's recognition
+    grow with the file's length, to 3.6 GB on an hour instead of 2.0 GB
+    (docs/PERFORMANCE.md, memory).
     """
     if path.stat().st_size == 0:
         raise EmptyFileError("the file is empty (0 bytes)")
@@ -61,8 +64,9 @@ def load(path: Path) -> Clip:
         if b"matches no streams" in stderr:
             raise NoAudioStreamError("the file has no audio stream")
         raise AudioDecodeError(f"not a readable media file: {_last_line(stderr, path)}")
-    del decoded[len(decoded) - len(decoded) % 4:]  # whole samples only, should ffmpeg stop mid-sample
-    samples = np.frombuffer(decoded, np.float32)
+    whole = len(decoded) - len(decoded) % 4  # whole samples only, should ffmpeg stop mid-sample
+    samples = np.frombuffer(decoded, np.float32, count=whole // 4).copy()
+    del decoded
     if samples.size == 0:
         raise EmptyFileError("the audio stream holds no samples")
     return Clip(path, samples)
