@@ -7,12 +7,9 @@ Every error has the shape ``{"status", "error_code", "message", "filename"}``
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
-import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -23,9 +20,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transcriber import formats, sidecars
+from transcriber.api_cache import CachedResponses, ResponseCache
+from transcriber.api_guards import BodyLimit, authorised, error_response
+from transcriber.api_long_poll import LongPollWaiters
 from transcriber.api_schemas import (
     CompletedResponse,
     DeletedResponse,
@@ -46,7 +45,6 @@ from transcriber.jobs import PRIORITY_API, Job, Status, TranscriptionSettings
 from transcriber.metrics import CONTENT_TYPE, Metrics
 from transcriber.models import resolve_model
 from transcriber.service import ApiError, FileState, TranscriptionService
-from transcriber.store import JobEvent
 
 log = logging.getLogger("API")
 T = TypeVar("T")
@@ -65,10 +63,10 @@ def create_app(daemon: Daemon) -> FastAPI:
     config = daemon.config
     service = TranscriptionService(daemon)
     metrics = Metrics(daemon)
-    waiters = _Waiters()
+    waiters = LongPollWaiters()
     daemon.store.add_listener(waiters.on_event)
-    status_cache = _ResponseCache(STATUS_CACHE_SECONDS)
-    health_cache = _ResponseCache(HEALTH_CACHE_SECONDS)
+    status_cache = ResponseCache(STATUS_CACHE_SECONDS)
+    health_cache = ResponseCache(HEALTH_CACHE_SECONDS)
     daemon.store.add_listener(status_cache.on_event)
 
     @asynccontextmanager
@@ -81,8 +79,8 @@ def create_app(daemon: Daemon) -> FastAPI:
         description="Drop-folder transcription daemon: request a transcript by filename, poll, fetch, cancel.",
     )
     token = config.api.token.get_secret_value().encode()
-    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
-    app.add_middleware(_CachedResponses, status_cache=status_cache, health_cache=health_cache, token=token)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(CachedResponses, status_cache=status_cache, health_cache=health_cache, token=token)
     _install_error_handlers(app, config)
     authorised = _auth_dependency(token)
 
@@ -254,7 +252,7 @@ async def _wait_for_file(service: TranscriptionService, name: str, config: Confi
     raise AssertionError("unreachable")
 
 
-def _delete(service: TranscriptionService, filename: object, status_cache: _ResponseCache) -> dict[str, Any]:
+def _delete(service: TranscriptionService, filename: object, status_cache: ResponseCache) -> dict[str, Any]:
     name = service.validate(filename)
     state = service.state(name)
     if state.status is Status.NOT_FOUND:
@@ -353,24 +351,10 @@ def _content_disposition(filename: str) -> str:
 
 def _auth_dependency(token: bytes) -> Any:
     async def check(request: Request) -> None:  # async: no thread-pool hop per request
-        if not _authorised(token, request.scope["headers"]):
+        if not authorised(token, request.scope["headers"]):
             raise ApiError(401, "unauthorized", "missing or wrong API token (Authorization: Bearer … or X-API-Key)")
 
     return Depends(check)
-
-
-def _authorised(token: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
-    """The token from ``Authorization: Bearer …`` or ``X-API-Key`` (raw ASGI headers) matches."""
-    if not token:
-        return True
-    offered = b""
-    for name, value in headers:
-        if name == b"x-api-key" and not offered:
-            offered = value
-        elif name == b"authorization" and value[:7].lower() == b"bearer ":
-            offered = value[7:].strip()
-            break
-    return hmac.compare_digest(offered, token)
 
 
 def _install_error_handlers(app: FastAPI, config: Config) -> None:
@@ -386,165 +370,25 @@ def _install_error_handlers(app: FastAPI, config: Config) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {}
         if first.get("type") == "json_invalid":
-            return _error(400, "invalid_json", "the request body is not valid JSON")
+            return error_response(400, "invalid_json", "the request body is not valid JSON")
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
         field = where.split(".")[-1]
         code = "invalid_filename" if field == "filename" else "invalid_settings" if field in (
             "language", "model_size", "temperature", "compute_type", "device") else "invalid_request"
-        return _error(422, code, f"{where}: {first.get('msg', 'invalid value')}")
+        return error_response(422, code, f"{where}: {first.get('msg', 'invalid value')}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unexpected error in the API")
-        return _error(500, "internal_error", "an unexpected error occurred; see the daemon log")
-
-
-def _error(http_status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None},
-                        status_code=http_status)
+        return error_response(500, "internal_error", "an unexpected error occurred; see the daemon log")
 
 
 def _json(body: dict[str, Any], status_code: int = 200) -> Response:
     """Serialised once, without re-validating against the response model (the body is built here)."""
     return Response(json.dumps(body, ensure_ascii=False).encode(), status_code=status_code,
                     media_type="application/json")
-
-
-class _ResponseCache:
-    """Rendered responses for a short time; a change of the job evicts its entry."""
-
-    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
-        self.ttl = ttl_seconds
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, str, Response]] = {}
-        self.evictions = 0  # changes whenever an entry is evicted (a state changed)
-
-    def get(self, key: str) -> Response | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[2]
-
-    def put(self, key: str, job_key: str, response: Response, seen: int | None = None) -> None:
-        """``seen``: :attr:`evictions` before the response was computed.  A state change
-        meanwhile (the scan queuing the file, a slot finishing it) may already have been
-        evicted, so the response may be stale: not cached, else GET /status said
-        "pending" for up to the TTL about a file that was processing
-        (found by tests/reliability/test_state_model.py)."""
-        if seen is not None and seen != self.evictions:
-            return
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, job_key, response)
-
-    def on_event(self, event: JobEvent) -> None:
-        """A store listener (slot threads): drop entries of the changed file."""
-        if event.job is None or (event.event == "saved" and event.previous_status is event.job.status):
-            return
-        self.evict(event.job.filename)
-
-    def evict(self, job_key: str) -> None:
-        """Drop the entries of one file, whatever name (NFC or NFD twin) they were asked by."""
-        self.evictions += 1
-        for key, (_, entry_job_key, _) in list(self._entries.items()):
-            if entry_job_key == job_key:
-                self._entries.pop(key, None)
-
-
-class _CachedResponses:
-    """``GET /status/{filename}`` and ``GET /health`` straight from the response
-    caches, before FastAPI's routing and dependency machinery: the hot path of
-    hundreds of polling clients (bench/api_load.py).  A miss, a query string or
-    a missing token falls through to the routes, which render, cache and refuse."""
-
-    def __init__(self, app: ASGIApp, status_cache: _ResponseCache, health_cache: _ResponseCache,
-                 token: bytes) -> None:
-        self.app, self.status_cache, self.health_cache, self.token = app, status_cache, health_cache, token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = self._cached(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
-        if response is None:
-            await self.app(scope, receive, send)
-            return
-        await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-    def _cached(self, scope: Scope) -> Response | None:
-        if scope["query_string"]:
-            return None
-        path: str = scope["path"]
-        if path == "/health":
-            return self.health_cache.get("health")
-        if path.startswith("/status/") and _authorised(self.token, scope["headers"]):
-            return self.status_cache.get(path.removeprefix("/status/"))
-        return None
-
-
-class _Waiters:
-    """Long-polls wait here; the job store wakes them from the slot threads."""
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
-
-    def on_event(self, event: JobEvent) -> None:
-        if event.job is not None and event.event in ("completed", "quarantined", "dropped") and self.loop:
-            self.loop.call_soon_threadsafe(self._wake, event.job.filename)
-
-    def _wake(self, filename: str) -> None:
-        for future in self._waiting.pop(filename, []):
-            if not future.done():
-                future.set_result(None)
-
-    async def wait(self, filename: str, timeout: float, finished: Callable[[], bool]) -> None:
-        """Until the job of ``filename`` ends or ``timeout`` passes; ``finished``
-        is checked after registering, so an end just before is not missed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[filename].append(future)
-        try:
-            if not finished():
-                await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            waiting = self._waiting.get(filename)
-            if waiting and future in waiting:
-                waiting.remove(future)
-                if not waiting:
-                    del self._waiting[filename]
-
-
-class _BodyLimit:
-    """413 for bodies over ``limit`` bytes, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _error(413, "request_too_large", f"the request body is over {self.limit} bytes")(scope, receive,
-                                                                                                 send)
-            return
-        await self.app(scope, self._counting(receive), send)
-
-    def _counting(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise StarletteHTTPException(413, f"the request body is over {self.limit} bytes")
-            return message
-
-        return counted

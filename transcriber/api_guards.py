@@ -1,0 +1,61 @@
+"""What every request passes before a route: the API token and the body size
+limit, and the error shape they answer with."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def error_response(http_status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None},
+                        status_code=http_status)
+
+
+def authorised(token: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+    """The token from ``Authorization: Bearer …`` or ``X-API-Key`` (raw ASGI headers) matches."""
+    if not token:
+        return True
+    offered = b""
+    for name, value in headers:
+        if name == b"x-api-key" and not offered:
+            offered = value
+        elif name == b"authorization" and value[:7].lower() == b"bearer ":
+            offered = value[7:].strip()
+            break
+    return hmac.compare_digest(offered, token)
+
+
+class BodyLimit:
+    """413 for bodies over ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            refusal = error_response(413, "request_too_large", f"the request body is over {self.limit} bytes")
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise StarletteHTTPException(413, f"the request body is over {self.limit} bytes")
+            return message
+
+        return counted
