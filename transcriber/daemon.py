@@ -309,9 +309,15 @@ class Daemon:
         self._next_retry_check = now_monotonic + RETRY_CHECK_INTERVAL_SECONDS
         now = utc_now()
         for job in self.store.active():
-            if job.status is Status.ERROR:  # its move to manual_review/ was refused (disk trouble): again
-                self.store.quarantine(job)
-                continue
-            due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
-            if due and self.store.save(retry_due(job)) is not None:
-                self.queue.put(job.filename, job.priority)
+            try:
+                self._promote(job, now)
+            except OSError as exc:  # the folder refuses writes: /health says so; the next check tries again
+                log.debug("Cannot update %s yet: %s", job.filename, exc)
+
+    def _promote(self, job: Job, now: datetime) -> None:
+        if job.status is Status.ERROR:  # its move to manual_review/ was refused (disk trouble): again
+            self.store.quarantine(job)
+            return
+        due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
+        if due and self.store.save(retry_due(job)) is not None:
+            self.queue.put(job.filename, job.priority)

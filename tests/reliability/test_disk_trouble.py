@@ -198,6 +198,27 @@ def test_a_permanent_error_that_cannot_be_recorded_reaches_review_later(start_ap
     assert not (shared / "notes.mp3").exists()
 
 
+def test_one_refused_sidecar_does_not_hold_up_other_files_retries(start_api, monkeypatch) -> None:
+    """Regression: a refused move to review raised out of the retry check, so every
+    other file's due retry waited until the folder took that one sidecar."""
+    api = start_api({"processing": {"max_retry_attempts": 2}})
+    shared = api.shared
+    trouble = DiskTrouble(monkeypatch, refuse=lambda path, document: path.name.startswith("notes")
+                          and document.get("status") == "error")
+    trouble.on.set()
+    try:
+        (shared / "notes.mp3").write_text("not audio", encoding="utf-8")
+        wait_for(lambda: "notes.mp3.in_progress" in trouble.refused, timeout=WAIT, what="the refused error sidecar")
+        write_tone(shared / "flaky-then-done.wav")  # fails twice: its retry must come while notes.mp3 is stuck
+        sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "flaky-then-done.wav"), timeout=WAIT,
+                           what="the other file through both attempts")
+        assert [a["error"]["code"] for a in sidecar["attempts"]] == ["engine_error", "engine_error"]
+        assert in_progress_of(shared, "notes.mp3")["status"] == "processing"  # still refused meanwhile
+    finally:
+        trouble.on.clear()
+    wait_for(lambda: in_progress_of(shared / "manual_review", "notes.mp3"), timeout=WAIT, what="notes.mp3 in review")
+
+
 def test_a_request_while_the_folder_refuses_writes_is_a_503_not_a_500(start_api, monkeypatch) -> None:
     api = start_api()
     shared = api.shared
