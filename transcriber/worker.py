@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from transcriber import audio
+from transcriber import audio, heap
 from transcriber.engine import Engine, EngineFactory, EngineOptions, Transcript, classify_engine_exception
 from transcriber.errors import (
     Interrupted,
@@ -38,7 +38,6 @@ from transcriber.logs import configure_logging
 log = logging.getLogger("Worker")
 
 PR_SET_PDEATHSIG = 1
-TRIM_AFTER_AUDIO_SECONDS = 600  # short files leave little to give back, and trimming costs them time
 
 
 # Messages, daemon -> worker
@@ -135,8 +134,8 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
         elif isinstance(request, TranscribeRequest):
             reply = _serve_transcribe(conn, engine, request, limits.progress_interval_seconds)
             conn.send(reply)
-            if isinstance(reply, TranscribeDone) and reply.duration_seconds >= TRIM_AFTER_AUDIO_SECONDS:
-                _return_freed_memory()
+            if isinstance(reply, TranscribeDone) and reply.duration_seconds >= heap.LONG_FILE_SECONDS:
+                heap.give_back_freed()
 
 
 def _die_with_parent() -> None:
@@ -149,22 +148,6 @@ def _die_with_parent() -> None:
         return  # not Linux: the worker exits when it next finds the pipe closed
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(0)
-
-
-def _return_freed_memory() -> None:
-    """Give the heap that one file's inference freed back to the system.
-
-    glibc keeps freed heap memory for reuse: after an hour-long file the
-    worker held ~700 MB it no longer used until the next file
-    (docs/PERFORMANCE.md, memory).  Only after long files: the trim, and
-    the page faults of the next file re-growing the heap, cost a short
-    clip more time than it saves memory.
-    Nothing to do on other C libraries.
-    """
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        return
 
 
 def _serve_load(conn: Connection, engine: Engine, request: LoadRequest) -> None:
@@ -199,6 +182,8 @@ def _serve_transcribe(
         if not engine.is_loaded(request.settings):
             report(Stage.LOADING_MODEL, 0.0)
             _ensure_loaded(conn, engine, request.settings)
+        if clip.seconds >= heap.LONG_FILE_SECONDS:
+            report = heap.trimming(report)
         transcript = engine.transcribe(clip, request.settings, report)
     except JobError as exc:
         return TranscribeFailed(request.job_id, exc.code, exc.message)
@@ -283,6 +268,7 @@ class WorkerHandle:
         self.starts = 0
         self.model_load_seconds: list[float] = []
         self._context = multiprocessing.get_context("spawn")
+        heap.one_arena_in_workers()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self.warm_settings: TranscriptionSettings | None = None

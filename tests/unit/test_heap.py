@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from transcriber import heap
+
+
+def test_a_long_files_reports_trim_at_once_then_at_most_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    trims: list[float] = []
+    reports: list[tuple[str, float]] = []
+    monkeypatch.setattr(heap.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(heap, "give_back_freed", lambda: trims.append(clock[0]))
+    report = heap.trimming(lambda stage, percentage: reports.append((stage, percentage)))
+
+    for step in range(30):  # a report every 2 s for a minute
+        clock[0] = 1000.0 + 2 * step
+        report("transcribing", float(step))
+
+    assert len(reports) == 30  # every report still goes through
+    assert trims[0] == 1000.0  # the decoder's buffers, at the first report
+    assert all(later - earlier >= heap.TRIM_EVERY_SECONDS for earlier, later in itertools.pairwise(trims))
+    assert len(trims) == 6
+
+
+def test_workers_get_one_malloc_arena_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    heap.one_arena_in_workers()
+    assert heap.os.environ["MALLOC_ARENA_MAX"] == "1"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    heap.one_arena_in_workers()
+    assert heap.os.environ["MALLOC_ARENA_MAX"] == "4"
+
+
+def test_giving_back_memory_is_safe_to_call() -> None:
+    heap.give_back_freed()  # glibc's malloc_trim here; a no-op on other C libraries
