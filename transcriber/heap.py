@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 LONG_FILE_SECONDS = 600  # heaps are trimmed for files this long: short ones leave little to give back
-TRIM_EVERY_SECONDS = 10.0  # while a long file is transcribed
+TRIM_EVERY_SECONDS = 2.0  # while a long file is transcribed
 
 
 def one_arena_in_workers() -> None:

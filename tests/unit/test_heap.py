@@ -15,8 +15,8 @@ def test_a_long_files_reports_trim_at_once_then_at_most_every_interval(monkeypat
     monkeypatch.setattr(heap, "give_back_freed", lambda: trims.append(clock[0]))
     report = heap.trimming(lambda stage, percentage: reports.append((stage, percentage)))
 
-    for step in range(30):  # a report every 2 s for a minute
-        clock[0] = 1000.0 + 2 * step
+    for step in range(30):  # five reports per interval, for six intervals
+        clock[0] = 1000.0 + step * heap.TRIM_EVERY_SECONDS / 5
         report("transcribing", float(step))
 
     assert len(reports) == 30  # every report still goes through
