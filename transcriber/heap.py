@@ -23,8 +23,8 @@ def one_arena_in_workers() -> None:
     glibc gives threads arenas of their own (up to eight per core), and the
     VAD's and CTranslate2's threads scatter large short-lived buffers over
     them: the same 20-minute file peaked anywhere from 1.6 to 2.2 GB from run
-    to run, an hour up to 2.7 GB.  With one arena: 1.6 GB and 1.7 GB, steady,
-    at the same speed (the threads spend their time in kernels, not in malloc).
+    to run.  With one arena: 1.55 to 1.77 GB, at the same speed (the threads
+    spend their time in kernels, not in malloc); the trims below do the rest.
     Through the environment, which glibc reads when a process starts:
     ``mallopt`` in the worker comes too late, its imports have already
     started threads and fixed the limit.  The daemon's own heap is set up
