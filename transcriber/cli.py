@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from transcriber import heap
 from transcriber.config import Config, load_config
 from transcriber.daemon import Daemon, default_settings, engine_options, worker_limits
 from transcriber.engine import EngineFactory, WhisperXEngine
@@ -110,8 +112,12 @@ def run_daemon(config: Config, engine_factory: EngineFactory = WhisperXEngine) -
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    heap.exempt_long_lived_objects()
+    last_exempted = time.monotonic()
     while not stop_requested.wait(1.0):
-        pass
+        if time.monotonic() - last_exempted >= heap.EXEMPT_EVERY_SECONDS:
+            heap.exempt_long_lived_objects()
+            last_exempted = time.monotonic()
     if server is not None:
         server.stop()
     daemon.stop()
