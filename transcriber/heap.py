@@ -69,7 +69,6 @@ def trimming(report: Callable[..., Any]) -> Callable[..., Any]:
     return report_and_trim
 
 
-
 def exempt_long_lived_objects() -> None:
     """Take every object alive now out of the collector's automatic runs: at
     start-up (modules, schemas, the jobs of the start-up scan), then every
