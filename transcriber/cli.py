@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -113,11 +112,8 @@ def run_daemon(config: Config, engine_factory: EngineFactory = WhisperXEngine) -
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     heap.exempt_long_lived_objects()
-    last_exempted = time.monotonic()
-    while not stop_requested.wait(1.0):
-        if time.monotonic() - last_exempted >= heap.EXEMPT_EVERY_SECONDS:
-            heap.exempt_long_lived_objects()
-            last_exempted = time.monotonic()
+    while not stop_requested.wait(heap.EXEMPT_EVERY_SECONDS):  # a signal's set() ends the wait at once
+        heap.exempt_long_lived_objects()
     if server is not None:
         server.stop()
     daemon.stop()

@@ -57,13 +57,14 @@ def trimming(report: Callable[..., Any]) -> Callable[..., Any]:
     """``report`` (the engine's progress callback, called after every VAD and
     recognition batch) that also gives freed memory back: at its first call
     (the decoder's buffers), then at most every ``TRIM_EVERY_SECONDS``."""
-    last = [0.0]
+    last_trim = 0.0
 
     def report_and_trim(*args: Any) -> Any:
+        nonlocal last_trim
         now = time.monotonic()
-        if now - last[0] >= TRIM_EVERY_SECONDS:
+        if now - last_trim >= TRIM_EVERY_SECONDS:
             give_back_freed()
-            last[0] = now
+            last_trim = now
         return report(*args)
 
     return report_and_trim
