@@ -153,6 +153,8 @@ def _die_with_parent() -> None:
 def _serve_load(conn: Connection, engine: Engine, request: LoadRequest) -> None:
     try:
         _ensure_loaded(conn, engine, request.settings)
+    except (BrokenPipeError, EOFError):
+        return  # the daemon stopped while we loaded: no fault, and the next recv() ends this worker
     except Exception as exc:  # noqa: BLE001 -- a preload failure is reported again by the job that needs the model
         log.warning("Could not preload model %s: %s", request.settings.model_size, exc)
 
