@@ -81,3 +81,11 @@ class SlowStartingEngine(FakeEngine):
     def __init__(self, options: EngineOptions) -> None:
         time.sleep(self.STARTUP_SECONDS)
         super().__init__(options)
+
+
+class DyingAtStartEngine(FakeEngine):
+    """A worker that exits as soon as it starts, as every worker did in the image
+    whose daemon ran as pid 1 (issue 13)."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        os._exit(0)

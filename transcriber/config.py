@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from transcriber.errors import ConfigError
 
@@ -25,6 +25,8 @@ DEFAULT_AUDIO_EXTENSIONS = (
 )
 
 COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32", "default")
+# What ``output.write_formats`` may ask for: the renderings of formats.py, plus the JSON itself.
+WRITE_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
 
 
 class _Section(BaseModel):
@@ -39,8 +41,24 @@ class ApiConfig(_Section):
     allow_unauthenticated: bool = False
     file_wait_attempts: int = Field(5, ge=1)
     file_wait_interval: float = Field(1.0, gt=0)
-    max_wait_seconds: float = Field(300.0, ge=0)
+    # The specification's limit for ``wait``; a waiting client costs a parked
+    # coroutine, no thread (api_long_poll.py), so hundreds can wait this long.
+    max_wait_seconds: float = Field(1800.0, ge=0)
     debug: bool = False
+    access_log: bool = False  # one line per HTTP request, in the log format of logs.py
+    public_docs: bool = False  # /docs and /openapi.json without the token
+    # The specification's keys.  The folder has one owner (its lock), so the API
+    # runs in the daemon's process: more than one worker process is refused.
+    workers: int = Field(1, ge=1, description="one: the daemon owns the folder alone")
+    max_concurrent_tasks: int | None = Field(None, ge=1, le=64, description="= processing.max_concurrent_tasks")
+
+    @field_validator("workers")
+    @classmethod
+    def _one_process(cls, value: int) -> int:
+        if value > 1:
+            raise ValueError("the API runs inside the daemon, which owns the shared folder alone (its lock), "
+                             "so it has one process; for parallel transcriptions set max_concurrent_tasks")
+        return value
 
 
 class WhisperXConfig(_Section):
@@ -57,6 +75,7 @@ class WhisperXConfig(_Section):
     hf_token: SecretStr = SecretStr("")
     preload_model: bool = True
     model_idle_unload_seconds: float = Field(900.0, gt=0)
+    debug: bool = False  # the specification's default of a request's ``debug``
 
     @field_validator("language", mode="before")
     @classmethod
@@ -77,6 +96,9 @@ class ProcessingConfig(_Section):
     worker_memory_limit_mb: int = Field(4096, ge=256)
     worker_nice: int = Field(10, ge=0, le=19)
     progress_interval_seconds: float = Field(1.0, gt=0)
+    # false keeps what interrupted atomic writes left behind (``.tmp-*``), for a
+    # post-mortem; true (the default) removes it at start.
+    cleanup_temp_files: bool = True
 
 
 class WatchConfig(_Section):
@@ -109,6 +131,8 @@ class ModelsConfig(_Section):
 
 class OutputConfig(_Section):
     json_indent: int | None = Field(2, ge=0)
+    # Renderings written next to the .result (call.mp3.srt, …), as subtitle daemons do.
+    write_formats: tuple[Literal[WRITE_FORMATS], ...] = ()  # type: ignore[valid-type]
 
 
 class LoggingConfig(_Section):
@@ -130,6 +154,19 @@ class Config(_Section):
     models: ModelsConfig = ModelsConfig()
     output: OutputConfig = OutputConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _one_concurrency(self) -> Config:
+        """``api.max_concurrent_tasks`` (the specification's name) sets the number of slots."""
+        wanted = self.api.max_concurrent_tasks
+        if wanted is None:
+            return self
+        explicit = "max_concurrent_tasks" in self.processing.model_fields_set
+        if explicit and self.processing.max_concurrent_tasks != wanted:
+            raise ValueError(f"api.max_concurrent_tasks ({wanted}) and processing.max_concurrent_tasks "
+                             f"({self.processing.max_concurrent_tasks}) disagree; set one of them")
+        processing = self.processing.model_copy(update={"max_concurrent_tasks": wanted})
+        return self.model_copy(update={"processing": processing})
 
 
 # The seed's variable names, kept for compatibility with its deployments.
@@ -211,9 +248,15 @@ def _set_path(data: dict[str, Any], key_path: tuple[str, ...], value: Any) -> No
 def _describe(exc: ValidationError, origins: dict[tuple[str, ...], str]) -> str:
     error = exc.errors()[0]
     key_path = tuple(str(part) for part in error["loc"] if not str(part).isdigit())
-    key = ".".join(key_path) or "(top level)"
+    key = ".".join(key_path) or "configuration"
     unknown = error["type"] == "extra_forbidden"
-    problem = "unknown key" if unknown else f"{error['msg']} (got {error.get('input')!r})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if unknown:
+        problem = "unknown key"
+    elif key_path:
+        problem = f"{message} (got {error.get('input')!r})"
+    else:  # a rule across sections names its keys itself
+        problem = message
     origin = origins.get(key_path)
     where = f" [from {origin}]" if origin else ""
     return f"config error: {key}: {_one_line(problem)}{where}"

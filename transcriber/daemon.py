@@ -39,7 +39,7 @@ def default_settings(config: Config) -> TranscriptionSettings:
     w = config.whisperx
     return TranscriptionSettings(
         model_size=w.model_size, language=w.language, temperature=w.temperature,
-        compute_type=w.compute_type, device=w.device, debug=config.api.debug,
+        compute_type=w.compute_type, device=w.device, debug=w.debug or config.api.debug,
     )
 
 
@@ -71,6 +71,8 @@ class WorkerState:
     restarts: int
     running: str | None
     models_loaded: tuple[str, ...]
+    crash_looping: bool = False  # died CRASH_LOOP_DEATHS times in a row on its own
+    last_death: str | None = None
 
 
 class Daemon:
@@ -104,7 +106,8 @@ class Daemon:
         self.lock.acquire()
         try:
             self.engine_factory.verify(self.settings, engine_options(self.config))
-            self.folder.remove_stale_temp_files()
+            if self.config.processing.cleanup_temp_files:
+                self.folder.remove_stale_temp_files()
             self._recover()
             if self.mirror is not None:
                 self.mirror.start()  # reconciles with the folder as soon as the database answers
@@ -238,7 +241,8 @@ class Daemon:
     def workers(self) -> list[WorkerState]:
         return [
             WorkerState(s.worker.name, s.worker.pid, s.worker.is_alive(), s.worker.memory_bytes(),
-                        s.worker.restarts, s.running_filename, tuple(sorted(s.worker.models_loaded)))
+                        s.worker.restarts, s.running_filename, tuple(sorted(s.worker.models_loaded)),
+                        s.worker.crash_looping, s.worker.last_death)
             for s in self.slots
         ]
 

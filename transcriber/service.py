@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 
 from transcriber import sidecars
-from transcriber.daemon import Daemon
+from transcriber.daemon import Daemon, WorkerState
 from transcriber.filenames import InvalidFilename, locate, validate
 from transcriber.jobs import Job, Source, Status, TranscriptionSettings
 
@@ -201,8 +201,12 @@ class TranscriptionService:
         writable = self._folder_writable() and not refused
         watcher_alive = self.daemon.watcher.is_alive()
         daemon_mb = psutil.Process().memory_info().rss / 2**20
+        # A worker that dies on its own every time it starts cannot transcribe
+        # anything; saying "healthy" then hid the image's broken workers (issue 13).
+        workers_up = not workers or not all(w.crash_looping for w in workers)
+        healthy = writable and watcher_alive and workers_up
         body = {
-            "status": "healthy" if writable and watcher_alive else "unhealthy",
+            "status": "healthy" if healthy else "unhealthy",
             "whisperx_available": importlib.util.find_spec("whisperx") is not None,
             "models_loaded": sorted({m for w in workers for m in w.models_loaded}),
             "memory_usage_mb": {
@@ -211,8 +215,8 @@ class TranscriptionService:
             },
             "queue_depth": len(self.daemon.queue),
             "worker": [
-                {"name": w.name, "state": ("busy" if w.running else "idle") if w.alive else "stopped",
-                 "pid": w.pid, "restarts": w.restarts, "current_file": w.running}
+                {"name": w.name, "state": _worker_state(w), "pid": w.pid, "restarts": w.restarts,
+                 "current_file": w.running, "last_death": w.last_death}
                 for w in workers
             ],
             "watcher": {"state": "running" if watcher_alive else "dead", "observer": self.daemon.watcher.observer_kind,
@@ -224,7 +228,7 @@ class TranscriptionService:
             "database_sync": self.daemon.mirror.health() if self.daemon.mirror else None,
             "paused": self.daemon.paused,
         }
-        return writable and watcher_alive, body
+        return healthy, body
 
 
     def _folder_writable(self) -> bool:
@@ -241,6 +245,14 @@ class TranscriptionService:
                 self._writable, self._probe_error = False, exc.strerror or str(exc)
             self._writable_checked_at = now
         return self._writable
+
+
+def _worker_state(worker: WorkerState) -> str:
+    if worker.crash_looping:
+        return "crash_loop"
+    if not worker.alive:
+        return "stopped"
+    return "busy" if worker.running else "idle"
 
 
 def _printable(name: object) -> str | None:

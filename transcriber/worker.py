@@ -38,6 +38,11 @@ from transcriber.logs import configure_logging
 log = logging.getLogger("Worker")
 
 PR_SET_PDEATHSIG = 1
+# Deaths in a row, with no job answered or model loaded between them, after which
+# the worker is taken to be unable to stay up: /health turns unhealthy and an
+# idle worker is no longer respawned at once (issue 13: a worker that exits at
+# start must not look healthy, nor respawn in a tight loop).
+CRASH_LOOP_DEATHS = 3
 
 
 # Messages, daemon -> worker
@@ -111,10 +116,12 @@ class WorkerLimits:
     log_to_stderr: bool = False
 
 
-def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits) -> None:
+def worker_main(
+    conn: Connection, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits, parent_pid: int,
+) -> None:
     """Entry point of the child process: serve requests until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
-    _die_with_parent()
+    _die_with_parent(parent_pid)
     if limits.nice:
         os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
@@ -138,7 +145,7 @@ def worker_main(conn: Connection, factory: EngineFactory, options: EngineOptions
                 heap.give_back_freed()
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """Ask Linux to kill us when the daemon dies, even by SIGKILL, so no orphan
     keeps transcribing (and holding memory) for a daemon that is gone."""
     try:
@@ -146,7 +153,11 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return  # not Linux: the worker exits when it next finds the pipe closed
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    # The parent died before prctl took effect: we were re-parented.  Compared
+    # with the pid the daemon gave us, never with 1: in a container without an
+    # init the daemon *is* pid 1, and "getppid() == 1" made every worker exit at
+    # start, so the image failed every file with worker_crashed (issue 13).
+    if os.getppid() != parent_pid:
         os._exit(0)
 
 
@@ -276,6 +287,8 @@ class WorkerHandle:
         self.warm_settings: TranscriptionSettings | None = None
         self.models_loaded: set[str] = set()
         self._ready = False  # WorkerReady seen from the current process
+        self.deaths_in_a_row = 0  # unexpected deaths since it last answered a job or loaded a model
+        self.last_death: str | None = None
         self.on_model_load: Callable[[ModelLoaded], None] | None = None  # the audit trail
 
     @property
@@ -289,6 +302,11 @@ class WorkerHandle:
     def is_alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
+    @property
+    def crash_looping(self) -> bool:
+        """The process keeps dying on its own: it cannot stay up on this host."""
+        return self.deaths_in_a_row >= CRASH_LOOP_DEATHS
+
     def memory_bytes(self) -> int:
         pid = self.pid
         if pid is None:
@@ -301,7 +319,7 @@ class WorkerHandle:
     def start(self) -> None:
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
-            target=worker_main, args=(child_conn, self.factory, self.options, self.limits),
+            target=worker_main, args=(child_conn, self.factory, self.options, self.limits, os.getpid()),
             name=self.name, daemon=True,
         )
         process.start()
@@ -354,9 +372,11 @@ class WorkerHandle:
             elif isinstance(message, ModelsUnloaded):
                 self._note(message)
             elif isinstance(message, TranscribeDone) and message.job_id == job_id:
+                self.deaths_in_a_row = 0
                 self._recycle_if_bloated()
                 return WorkerOutcome(message.transcript, message.duration_seconds)
             elif isinstance(message, TranscribeFailed) and message.job_id == job_id:
+                self.deaths_in_a_row = 0
                 self._recycle_if_bloated()
                 raise job_error_from_code(message.code, message.message)
 
@@ -368,8 +388,12 @@ class WorkerHandle:
             while self._conn.poll(0):
                 self._note(self._conn.recv())
         except (EOFError, OSError):
-            log.warning("%s died while idle; it restarts with the next job", self.name)
-            self._discard()
+            self._died(self._exit_description())
+            if self.warm_settings is not None and not self.crash_looping:
+                log.warning("%s died while idle (%s); restarting it", self.name, self.last_death)
+                self.preload(self.warm_settings)
+            else:
+                log.warning("%s died while idle (%s); it restarts with the next job", self.name, self.last_death)
 
     def _note(self, message: object) -> None:
         if isinstance(message, WorkerReady):
@@ -377,6 +401,7 @@ class WorkerHandle:
         if isinstance(message, ModelLoaded) and self.on_model_load is not None:
             self.on_model_load(message)
         if isinstance(message, ModelLoaded) and message.ok:
+            self.deaths_in_a_row = 0
             self.models_loaded.add(message.model)
             self.model_load_seconds.append(message.seconds)
         elif isinstance(message, ModelsUnloaded):
@@ -398,13 +423,26 @@ class WorkerHandle:
     def _death_error(self) -> JobError:
         assert self._process is not None
         code = self._process.exitcode
-        self._discard()
+        how = self._exit_description()
+        self._died(how)
         if code == -signal.SIGKILL:
             return OutOfMemoryError(
                 "the worker was killed by SIGKILL, most likely by the kernel's out-of-memory killer"
             )
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return WorkerCrashedError(f"the worker process died ({how}) while transcribing")
+
+    def _exit_description(self) -> str:
+        if self._process is None:
+            return "gone"
+        self._process.join(1.0)
+        code = self._process.exitcode
+        return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+    def _died(self, how: str) -> None:
+        """An exit nobody asked for (kills by the daemon go through kill())."""
+        self.deaths_in_a_row += 1
+        self.last_death = f"{how} at {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        self._discard()
 
     def _recycle_if_bloated(self) -> None:
         used = self.memory_bytes()

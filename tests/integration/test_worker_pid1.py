@@ -1,0 +1,57 @@
+"""Workers stay up when the daemon is pid 1 (a container without an init), and a
+worker that cannot stay up turns /health unhealthy (issue 13, point 1)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.fake_engine import DyingAtStartEngine
+from tests.helpers import REPO, wait_for, write_tone
+
+PID1_SCRIPT = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from tests.fake_engine import FakeEngine
+    from tests.helpers import make_config
+    from transcriber.daemon import default_settings, engine_options, worker_limits
+    from transcriber.worker import run_once
+    assert os.getpid() == 1, os.getpid()
+    folder = Path(sys.argv[1])
+    config = make_config(folder)
+    outcome = run_once(FakeEngine, engine_options(config), worker_limits(config), folder / "pid-one.wav",
+                       default_settings(config), timeout_seconds=60)
+    print("TEXT=" + outcome.transcript.text)
+""")
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare (always on Debian)")
+def test_a_worker_stays_up_under_a_daemon_that_is_pid_1(tmp_path: Path) -> None:
+    # Regression: "if os.getppid() == 1: exit" made every worker of a daemon running
+    # as pid 1 (plain `docker run`, no --init) exit at start: worker_crashed for every file.
+    write_tone(tmp_path / "pid-one.wav")
+    done = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", PID1_SCRIPT, str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TEXT=pid-one" in done.stdout
+
+
+def test_health_is_unhealthy_when_no_worker_can_stay_up(start_api) -> None:
+    harness = start_api({"whisperx": {"preload_model": True}}, engine=DyingAtStartEngine)
+
+    def crash_looping() -> dict | None:
+        response = harness.client.get("/health")
+        body = response.json()
+        return body if body["worker"][0]["state"] == "crash_loop" else None
+
+    body = wait_for(crash_looping, timeout=60, interval=0.3, what="the worker to be seen crash-looping")
+    assert body["status"] == "unhealthy"
+    assert "exit code 0" in body["worker"][0]["last_death"]
+    assert harness.client.get("/health").status_code == 503
