@@ -37,13 +37,14 @@ from transcriber.api_schemas import (
     TaskPage,
     TranscribeRequest,
 )
+from transcriber.capabilities import host_capabilities
 from transcriber.config import Config
 from transcriber.daemon import Daemon
 from transcriber.database import Database, DatabaseUnavailable
-from transcriber.errors import ModelError
+from transcriber.errors import ModelError, UnsupportedSettingError
 from transcriber.jobs import PRIORITY_API, Job, Status, TranscriptionSettings
 from transcriber.metrics import CONTENT_TYPE, Metrics
-from transcriber.models import resolve_model
+from transcriber.models import installed_models, resolve_model
 from transcriber.service import ApiError, FileState, TranscriptionService
 
 log = logging.getLogger("API")
@@ -221,7 +222,7 @@ def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> Transcrip
     if body.model_size is not None:
         _check_model(daemon, body.model_size)
     language = default.language if body.language is None else (None if body.language == "auto" else body.language)
-    return TranscriptionSettings(
+    settings = TranscriptionSettings(
         model_size=body.model_size or default.model_size,
         language=language,
         temperature=default.temperature if body.temperature is None else body.temperature,
@@ -229,6 +230,11 @@ def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> Transcrip
         device=body.device or default.device,
         debug=debug,
     )
+    try:
+        host_capabilities().check(settings)
+    except UnsupportedSettingError as exc:  # refused here, not after a 202 in manual_review/ (issue 13)
+        raise ApiError(422, exc.code, exc.message, setting=exc.setting, supported=list(exc.supported)) from exc
+    return settings
 
 
 def _check_model(daemon: Daemon, model_size: str) -> None:
@@ -239,7 +245,8 @@ def _check_model(daemon: Daemon, model_size: str) -> None:
     try:
         resolve_model(model_size, models.dir, models.allow_download)
     except ModelError as exc:
-        raise ApiError(422, "invalid_settings", f"model_size: {exc.message}") from exc
+        raise ApiError(422, "unsupported_model_size", f"model_size: {exc.message}", setting="model_size",
+                       supported=list(installed_models(models.dir))) from exc
 
 
 async def _wait_for_file(service: TranscriptionService, name: str, config: Config) -> FileState:
@@ -281,9 +288,12 @@ def _queued_body(service: TranscriptionService, name: str, job: Job | None, sett
     messages = {"joined": "already in progress with the same settings; joined it",
                 "restarted": "interrupted the running transcription; queued again with the new settings",
                 "queued": "queued for transcription"}
+    message = messages[kind]
+    if job is not None and job.waiting_for_file:
+        message = "waiting for the file to be complete (it is still being written); transcription starts then"
     return {
         "status": "processing" if status is Status.PROCESSING else "queued",
-        "message": messages[kind], "filename": name,
+        "message": message, "filename": name,
         "settings": (job.settings if job is not None else settings).to_dict(),
         "queue_position": service.queue_position(state),
         "priority": "high" if job is None or job.priority == PRIORITY_API else "normal",

@@ -18,10 +18,11 @@ from pathlib import Path
 from types import FrameType
 
 from transcriber import heap
+from transcriber.capabilities import host_capabilities
 from transcriber.config import Config, load_config
 from transcriber.daemon import Daemon, default_settings, engine_options, worker_limits
 from transcriber.engine import EngineFactory, WhisperXEngine
-from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError
+from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError, UnsupportedSettingError
 from transcriber.jobs import Source, new_job, start_attempt, succeed_attempt
 from transcriber.logs import configure_logging
 from transcriber.models import PACKAGED_MODELS, check_model_folder, install_models
@@ -85,6 +86,9 @@ def run_daemon(config: Config, engine_factory: EngineFactory = WhisperXEngine) -
     daemon = Daemon(config, engine_factory)
     try:
         daemon.start()
+    except ConfigError as exc:
+        log.error(exc.message)
+        return 2
     except AlreadyRunningError as exc:
         log.error(exc.message)
         return 1
@@ -131,14 +135,15 @@ def _transcribe(config: Config, args: argparse.Namespace) -> int:
     settings = replace(settings, **overrides)
     options = engine_options(config)
     try:
+        host_capabilities().check(settings)
         WhisperXEngine.verify(settings, options)
         job = start_attempt(new_job(args.file.name, settings, Source.API, 1, utc_now()), utc_now())
         limits = replace(worker_limits(config), log_to_stderr=True)
         outcome = run_once(
             WhisperXEngine, options, limits, args.file.resolve(), settings, config.processing.timeout_seconds,
         )
-    except ModelError as exc:
-        print(json.dumps({"error_code": exc.code, "message": exc.message}), file=sys.stderr)
+    except (ModelError, UnsupportedSettingError) as exc:
+        print(json.dumps({"error_code": exc.code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)
         return 2
     except JobError as exc:
         print(json.dumps({"error_code": exc.code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)

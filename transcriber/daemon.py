@@ -14,12 +14,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from transcriber import sidecars
+from transcriber.capabilities import host_capabilities
 from transcriber.config import Config
 from transcriber.dispatcher import AfterInterrupt, Slot, SlotTiming
 from transcriber.engine import EngineFactory, EngineOptions, WhisperXEngine
+from transcriber.errors import ConfigError, UnsupportedSettingError
 from transcriber.folder import SharedFolder
 from transcriber.job_queue import JobQueue
-from transcriber.jobs import PRIORITY_API, Job, Source, Status, TranscriptionSettings, new_job, retry_due
+from transcriber.jobs import (
+    PRIORITY_API,
+    Job,
+    Source,
+    Status,
+    TranscriptionSettings,
+    await_file,
+    file_complete,
+    new_job,
+    retry_due,
+)
 from transcriber.lock import InstanceLock
 from transcriber.mirror import Mirror
 from transcriber.recovery import Action, recover
@@ -81,7 +93,7 @@ class Daemon:
         self.engine_factory = engine_factory
         self.settings = default_settings(config)
         self.folder = SharedFolder(config.shared_directory, config.watch.extensions, config.watch.recursive)
-        self.store = JobStore(self.folder, config.output.json_indent)
+        self.store = JobStore(self.folder, config.output.json_indent, config.output.write_formats)
         self.queue = JobQueue()
         self.policy = RetryPolicy(config.processing.retry_backoff_seconds, config.processing.retry_backoff_max_seconds)
         self.lock = InstanceLock(self.folder.lock_path)
@@ -101,7 +113,12 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
-        """Raises AlreadyRunningError, ModelError or OSError before anything runs."""
+        """Raises ConfigError (settings this host cannot run), AlreadyRunningError, ModelError
+        or OSError before anything runs."""
+        try:
+            host_capabilities().check(self.settings)
+        except UnsupportedSettingError as exc:
+            raise ConfigError(f"config error: whisperx.{exc.setting}: {exc.message}") from exc
         self.folder.prepare()
         self.lock.acquire()
         try:
@@ -170,24 +187,38 @@ class Daemon:
 
     def submit(
         self, filename: str, settings: TranscriptionSettings | None = None, source: Source = Source.API,
-        detected_at: datetime | None = None,
+        detected_at: datetime | None = None, complete: bool = True,
     ) -> Job:
         """Queue ``filename`` (already validated, relative to the folder) unless it is active;
-        an API request for a file already queued by the scan moves it up to priority 1."""
-        existing = self.store.get(filename)
-        if existing is not None:
-            if source is Source.API and existing.priority > PRIORITY_API:
-                promoted = self.store.save(replace(existing, priority=PRIORITY_API, source=Source.API))
-                self.queue.reprioritise(filename, PRIORITY_API)
-                return promoted or existing
-            return existing
-        job = new_job(
-            filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
-            detected_at,
-        )
-        self.store.add(job, durable=source is not Source.SCAN)
-        self.queue.put(filename, job.priority)
-        return job
+        an API request for a file already queued by the scan moves it up to priority 1.
+
+        ``complete=False``: the file may still be arriving (the watcher has not found
+        it complete yet); the job waits out of the queue until the watcher does."""
+        with self.store.locked():
+            existing = self.store.get(filename)
+            if existing is not None:
+                if existing.waiting_for_file and source is Source.SCAN:  # the watcher: complete now
+                    released = self.store.save(file_complete(existing))
+                    if released is not None:
+                        self.queue.put(filename, released.priority)
+                    return released or existing
+                if source is Source.API and existing.priority > PRIORITY_API:
+                    promoted = self.store.save(replace(existing, priority=PRIORITY_API, source=Source.API))
+                    self.queue.reprioritise(filename, PRIORITY_API)
+                    return promoted or existing
+                return existing
+            job = new_job(
+                filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
+                detected_at,
+            )
+            if not complete:
+                job = await_file(job)
+            self.store.add(job, durable=source is not Source.SCAN)
+            if complete:
+                self.queue.put(filename, job.priority)
+            else:
+                self.watcher.look_at(filename)
+            return job
 
     def change_settings(self, filename: str, settings: TranscriptionSettings) -> bool:
         """Give an active job new settings; True when a running attempt was
@@ -196,7 +227,7 @@ class Daemon:
         def requeue(job: Job) -> None:
             updated = replace(job, settings=settings, priority=PRIORITY_API, source=Source.API,
                               status=Status.QUEUED, next_attempt_at=None)
-            if self.store.save(updated) is not None:
+            if self.store.save(updated) is not None and not updated.waiting_for_file:
                 self.queue.put(filename, PRIORITY_API)
 
         for slot in self.slots:
@@ -288,7 +319,10 @@ class Daemon:
             self.submit(filename, source=Source.SCAN, detected_at=detected_at)
 
     def _has_job(self, filename: str) -> bool:
-        return filename in self.store  # whether a .result is current, the watcher decides
+        """Whether the watcher can leave the file alone (whether a .result is current, it
+        decides itself); a job waiting for its file needs the watcher to say it is complete."""
+        job = self.store.get(filename)
+        return job is not None and not job.waiting_for_file
 
     def _housekeeping_loop(self) -> None:
         while not self.stopping.wait(HOUSEKEEPING_INTERVAL_SECONDS):
@@ -321,6 +355,9 @@ class Daemon:
     def _promote(self, job: Job, now: datetime) -> None:
         if job.status is Status.ERROR:  # its move to manual_review/ was refused (disk trouble): again
             self.store.quarantine(job)
+            return
+        if job.waiting_for_file and not self.folder.audio_path(job.filename).exists():
+            self.store.drop(job, "the audio file disappeared before it was complete")
             return
         due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
         if due and self.store.save(retry_due(job)) is not None:

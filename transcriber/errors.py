@@ -36,6 +36,17 @@ class ModelError(TranscriberError):
     code = "model_unavailable"
 
 
+class UnsupportedSettingError(TranscriberError):
+    """A setting this host cannot run (a device it lacks, a compute type its device
+    cannot compute); ``code`` names the setting: ``unsupported_device``, …"""
+
+    def __init__(self, setting: str, message: str, supported: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.supported = supported
+        self.code = f"unsupported_{setting}"
+
+
 class Interrupted(TranscriberError):
     """A running job was stopped on purpose (cancel, shutdown, new settings)."""
 

@@ -35,6 +35,7 @@ class Status(StrEnum):
 
 
 class Stage(StrEnum):
+    WAITING_FOR_FILE = "waiting_for_file"  # asked for by the API while the file is still being written
     QUEUED = "queued"
     LOADING_MODEL = "loading_model"
     LOADING_AUDIO = "loading_audio"
@@ -69,7 +70,10 @@ class TranscriptionSettings:
     temperature: float
     compute_type: str
     device: str
-    debug: bool = False
+    # What is reported, never what is done: two requests that differ only in
+    # ``debug`` ask for the same job (a debug request used to restart a running
+    # transcription, issue 13).
+    debug: bool = field(default=False, compare=False)
 
     def engine_key(self) -> tuple[str, str, str]:
         """Loaded models are shared between jobs with the same key."""
@@ -142,6 +146,11 @@ class Job:
     def is_active(self) -> bool:
         return self.status in (Status.QUEUED, Status.RETRY_WAIT, Status.PROCESSING)
 
+    @property
+    def waiting_for_file(self) -> bool:
+        """Queued by a request, but held out of the queue until the file is complete."""
+        return self.status is Status.QUEUED and self.progress.stage is Stage.WAITING_FOR_FILE
+
 
 def new_job(
     filename: str, settings: TranscriptionSettings, source: Source, max_attempts: int, now: datetime,
@@ -152,6 +161,19 @@ def new_job(
         source=source, priority=PRIORITY_API if source is Source.API else PRIORITY_SCAN,
         settings=settings, max_attempts=max_attempts, detected_at=detected_at,
     )
+
+
+def await_file(job: Job) -> Job:
+    """Asked for while the file may still be arriving: a job the client can poll,
+    which the queue gets only once the file is complete by the watcher's rules.
+    Submitting at once transcribed part of a recording still being copied and
+    answered the client's ``wait`` with it (issue 13)."""
+    return replace(job, progress=Progress(Stage.WAITING_FOR_FILE, 0.0))
+
+
+def file_complete(job: Job) -> Job:
+    """The watcher found the awaited file complete: into the queue."""
+    return replace(job, progress=Progress(Stage.QUEUED, 0.0))
 
 
 def start_attempt(job: Job, now: datetime) -> Job:

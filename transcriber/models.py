@@ -84,6 +84,15 @@ def resolve_model(model_size: str, models_dir: Path, allow_download: bool) -> st
     )
 
 
+def installed_models(models_dir: Path) -> tuple[str, ...]:
+    """The model names a request may choose: complete model folders in ``models_dir``."""
+    try:
+        folders = sorted(entry for entry in models_dir.iterdir() if entry.is_dir())
+    except OSError:
+        return ()
+    return tuple(folder.name for folder in folders if (folder / "model.bin").is_file())
+
+
 def _is_dir(path: Path) -> bool:
     try:
         return path.is_dir()

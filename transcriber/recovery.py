@@ -6,6 +6,7 @@ What a sidecar left by the previous run means now:
 |---|---|---|---|
 | any | any | its own | the job finished; discard the stale ``.in_progress`` |
 | queued | present | absent | enqueue again |
+| queued, waiting for the file | present | absent | wait for the watcher to find it complete |
 | retry_wait | present | absent | wait for ``next_attempt_at`` |
 | processing | present | absent | the run died mid-file: a failed attempt, then retry or review |
 | error | any | absent | finish moving it to ``manual_review/`` |
@@ -32,6 +33,7 @@ class Action(StrEnum):
     WAIT_RETRY = "wait_retry"
     QUARANTINE = "quarantine"
     DISCARD = "discard"
+    AWAIT_FILE = "await_file"
 
 
 @dataclass(frozen=True)
@@ -53,4 +55,6 @@ def recover(job: Job, has_audio: bool, has_result: bool, now: datetime, policy: 
         return recover(failed, has_audio, has_result, now, policy)
     if job.status is Status.RETRY_WAIT:
         return Recovery(Action.WAIT_RETRY, job)
+    if job.waiting_for_file:
+        return Recovery(Action.AWAIT_FILE, job)
     return Recovery(Action.ENQUEUE, retry_due(job))

@@ -19,6 +19,7 @@ import psutil
 from transcriber import sidecars
 from transcriber.daemon import Daemon, WorkerState
 from transcriber.filenames import InvalidFilename, locate, validate
+from transcriber.folder import companion_suffixes
 from transcriber.jobs import Job, Source, Status, TranscriptionSettings
 
 
@@ -110,6 +111,9 @@ class TranscriptionService:
                            state.name) from exc
 
     def _request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
+        # A file the watcher has not released (no job, no result) may still be
+        # arriving; one taken back from review, or transcribed before, is complete.
+        complete = state.status is not Status.PENDING
         if state.status is Status.ERROR:
             if not force:
                 raise ApiError(409, "in_manual_review", "the file is in manual_review/", state.name)
@@ -136,13 +140,14 @@ class TranscriptionService:
                 raise ApiError(404, "file_not_found", "no such file in the shared folder", state.name,
                                status="not_found")
             return self._request(now, settings, force)
-        return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API))
+        return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API, complete=complete))
 
     def delete(self, state: FileState) -> DeleteOutcome:
-        """Cancel the job (interrupting a running one), then remove the audio and its sidecars."""
+        """Cancel the job (interrupting a running one), then remove the audio and its own
+        files: sidecars and renderings, in the shared folder and in ``manual_review/``."""
         outcome = DeleteOutcome()
-        present = [path for path in self._files_of(state) if os.path.lexists(path)]
-        finished_task = self._finished_task_id(state)
+        files = self._files_of(state)
+        present = [path for path in files if os.path.lexists(path)]
         if state.audio is not None:
             key = self._key(state.audio)
             job = self.daemon.job(key)
@@ -150,42 +155,70 @@ class TranscriptionService:
                 outcome.processing_interrupted = job.status is Status.PROCESSING
                 outcome.removed_from_queue = not outcome.processing_interrupted
                 self.daemon.cancel(key)
+        # Listed again after the cancel: a run that completed meanwhile wrote its
+        # .result and renderings, which must go too (and be reported).
+        present += [path for path in files if path not in present and os.path.lexists(path)]
+        finished_tasks = self._finished_task_ids(state)
         for path in present:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         outcome.deleted_files = [path.relative_to(self.folder.root).as_posix() for path in present]
-        if finished_task is not None:  # no job to drop: tell the listeners (the mirror) directly
+        for task_id in finished_tasks:  # no job to drop: tell the listeners (the mirror) directly
             self.daemon.store.announce(None, "file_deleted", {
-                "task_id": finished_task, "filename": state.name, "deleted_files": outcome.deleted_files})
+                "task_id": task_id, "filename": state.name, "deleted_files": outcome.deleted_files})
         return outcome
 
-    def _finished_task_id(self, state: FileState) -> str | None:
-        """The task id of a completed or quarantined file (active jobs are dropped instead)."""
-        if state.status is Status.COMPLETED:
-            document = self.result(state) or {}
-        elif state.status is Status.ERROR:
-            document = state.review_sidecar or {}
-        else:
-            return None
-        return document.get("task_id")
+    def _finished_task_ids(self, state: FileState) -> list[str]:
+        """The tasks of the finished sidecars about to be deleted (read after the cancel):
+        the ``.result`` (in the folder, or in review after a forced re-run failed) and
+        the review sidecar.  A cancelled job is dropped instead, and tells the listeners so."""
+        tasks: list[str] = []
+        for audio in (state.audio or self.folder.root / state.name, state.review_audio):
+            if audio is None:
+                continue
+            documents = [sidecars.read_json(sidecars.result_path(audio))]
+            if audio == state.review_audio:
+                documents.append(sidecars.read_json(sidecars.in_progress_path(audio)))
+            for document in documents:
+                task_id = (document or {}).get("task_id")
+                if task_id is not None and task_id not in tasks:
+                    tasks.append(str(task_id))
+        return tasks
 
     def _files_of(self, state: FileState) -> list[Path]:
+        """The audio first (the scan must not see it without its result), then its own files."""
         paths: list[Path] = []
+        suffixes = ("", *companion_suffixes(self.daemon.store.write_formats))
         for audio in (state.audio or self.folder.root / state.name, state.review_audio):
             if audio is not None:
-                paths += [audio, sidecars.in_progress_path(audio), sidecars.result_path(audio)]
+                paths += [audio.with_name(audio.name + suffix) for suffix in suffixes]
         return paths
 
     def _restore_from_review(self, state: FileState) -> FileState:
+        """``force`` for a file in review: the audio goes back to the folder, with the
+        ``.result`` and renderings of an earlier run that a failed forced re-run took
+        to review, so the earlier transcript stays until the new run replaces it.
+        The failed run's sidecar stays in review as history, under a name the scan ignores."""
         assert state.review_audio is not None
         target = self.folder.root / state.name
         if os.path.lexists(target):
             raise ApiError(409, "name_in_use", "a file of that name is already in the shared folder", state.name)
+        stamp = f"{sidecars.utc_now():%Y%m%dT%H%M%SZ}"
+        # Before the audio: the scan never sees it back without its result.
+        for suffix in companion_suffixes(self.daemon.store.write_formats):
+            if suffix == sidecars.IN_PROGRESS_SUFFIX:
+                continue
+            kept = state.review_audio.with_name(state.review_audio.name + suffix)
+            if not os.path.lexists(kept):
+                continue
+            back = target.with_name(target.name + suffix)
+            # One of that name in the folder already (left there by hand): it stays, and
+            # ours stays in review as history, as the sidecar does.
+            os.replace(kept, back if not os.path.lexists(back) else kept.with_name(f"{kept.name}.{stamp}"))
         shutil.move(state.review_audio, target)
         review_sidecar = sidecars.in_progress_path(state.review_audio)
         if review_sidecar.exists():  # the history stays in review, under a name the scan ignores
-            os.replace(review_sidecar, review_sidecar.with_name(
-                f"{review_sidecar.name}.{sidecars.utc_now():%Y%m%dT%H%M%SZ}"))
+            os.replace(review_sidecar, review_sidecar.with_name(f"{review_sidecar.name}.{stamp}"))
         return FileState(state.name, Status.PENDING, target)
 
     def _key(self, audio: Path) -> str:

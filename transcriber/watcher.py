@@ -100,6 +100,7 @@ class Watcher:
         self._hints: dict[str, bool] = {}  # filename -> its writer closed it
         self._hints_lock = threading.Lock()
         self._first_seen: dict[str, datetime] = {}
+        self._asked: set[str] = set()  # look_at() names, for the next tick (any thread may ask)
         self._results: dict[str, tuple[int, Signature | None]] = {}  # filename -> (.result mtime_ns, made from)
         self._next_rescan = 0.0
         self._next_restat = 0.0
@@ -127,12 +128,23 @@ class Watcher:
     def is_alive(self) -> bool:
         return self._observer is not None and self._observer.is_alive()
 
+    def look_at(self, filename: str) -> None:
+        """Start timing ``filename``'s stability at the next tick, unless already timed
+        (a job waits for it: the API asked for a file the watcher had not released)."""
+        with self._hints_lock:
+            self._asked.add(filename)
+
     def tick(self, now: float | None = None) -> None:
         """Handle hints, re-check tracked files, rescan when due, release ready files."""
         now = time.monotonic() if now is None else now
         if now >= self._next_rescan:
             self.rescan(now)
             self._next_rescan = now + self.config.rescan_interval_seconds
+        with self._hints_lock:
+            asked, self._asked = self._asked, set()
+        for filename in asked:
+            if filename not in self.tracker and not self._settled(filename):
+                self._observe(filename, now)
         self._absorb_hints(now)
         if now >= self._next_restat:
             self._restat_tracked(now)

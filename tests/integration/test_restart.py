@@ -157,3 +157,15 @@ def test_second_instance_process_exits_non_zero_at_once(start_daemon, tmp_path: 
     assert time.monotonic() - started < 10
     assert ".transcriber.lock" in completed.stdout + completed.stderr
     assert f"pid {os.getpid()}" in completed.stdout + completed.stderr
+
+
+def test_a_request_waiting_for_its_file_is_released_after_a_restart(start_daemon, shared) -> None:
+    # A daemon stopped while a requested file was still being copied: the next one
+    # waits for the file to be complete again, then transcribes it (issue 13).
+    first = start_daemon({"watch": {"stability_seconds": 30, "close_settle_seconds": 30}})
+    write_tone(shared / "copied-across-restart.wav")
+    first.submit("copied-across-restart.wav", complete=False)
+    assert first.job("copied-across-restart.wav").waiting_for_file
+    first.stop(grace_seconds=0)
+    start_daemon()
+    wait_for(lambda: result_of(shared, "copied-across-restart.wav"), what="the result after the restart")

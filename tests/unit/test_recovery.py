@@ -5,7 +5,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from transcriber.errors import EngineError
-from transcriber.jobs import Job, Source, Status, TranscriptionSettings, fail_attempt, new_job, start_attempt
+from transcriber.jobs import (
+    Job,
+    Source,
+    Status,
+    TranscriptionSettings,
+    await_file,
+    fail_attempt,
+    new_job,
+    start_attempt,
+)
 from transcriber.recovery import Action, recover
 from transcriber.retry import RetryPolicy
 
@@ -49,3 +58,10 @@ def test_a_processing_file_counts_as_a_failed_attempt_with_backoff() -> None:
     outcome = recover(job_in(Status.PROCESSING), True, False, NOW, POLICY)
     assert outcome.job.attempts[-1].error.code == "daemon_died"
     assert outcome.job.next_attempt_at == NOW + timedelta(seconds=10)
+
+
+def test_a_job_waiting_for_its_file_waits_again_after_a_restart() -> None:
+    waiting = await_file(job_in(Status.QUEUED))
+    outcome = recover(waiting, True, False, NOW, POLICY)
+    assert outcome.action is Action.AWAIT_FILE and outcome.job.waiting_for_file
+    assert recover(waiting, False, False, NOW, POLICY).action is Action.DISCARD
