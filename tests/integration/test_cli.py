@@ -42,3 +42,21 @@ def test_models_verify_reports_the_installed_models(tmp_path: Path) -> None:
     completed = run_cli("models", "verify", config=write_config(tmp_path))
     assert completed.returncode == 0, completed.stderr
     assert "base: ok" in completed.stdout and "tiny.en: ok" in completed.stdout
+
+
+def test_daemon_refuses_defaults_this_host_cannot_run_in_one_line(tmp_path: Path) -> None:
+    # float16 on a CPU made every file fail in the worker (ValueError) and land in
+    # manual_review/ after one attempt; the daemon now refuses to start (issue 13).
+    completed = run_cli(config=write_config(tmp_path, {"whisperx": {"compute_type": "float16"}}))
+    assert completed.returncode == 2
+    errors = [line for line in (completed.stdout + completed.stderr).splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "whisperx.compute_type" in errors[0] and "int8" in errors[0]
+    cuda = run_cli(config=write_config(tmp_path, {"whisperx": {"device": "cuda"}}))
+    assert cuda.returncode == 2 and "whisperx.device" in cuda.stdout + cuda.stderr
+
+
+def test_transcribe_refuses_a_compute_type_the_host_cannot_run(tmp_path: Path) -> None:
+    completed = run_cli("transcribe", str(tmp_path / "x.wav"), "--compute-type", "float16",
+                        config=write_config(tmp_path))
+    assert completed.returncode == 2
+    assert json.loads(completed.stderr.strip().splitlines()[-1])["error_code"] == "unsupported_compute_type"

@@ -337,3 +337,9 @@ def test_two_daemons_racing_to_start_exactly_one_runs(tmp_path: Path) -> None:
         finally:
             codes = [stop(p) for p in procs]
         assert sorted(codes) == [0, 1]
+
+
+def test_cleanup_temp_files_off_keeps_them_for_a_post_mortem(start_daemon, shared: Path) -> None:
+    (shared / ".tmp-k1ll3d.json").write_text('{"task_id": "abc", "sta', encoding="utf-8")
+    start_daemon({"processing": {"cleanup_temp_files": False}})
+    assert (shared / ".tmp-k1ll3d.json").exists()

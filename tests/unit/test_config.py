@@ -95,3 +95,60 @@ def test_secrets_stay_out_of_repr() -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(ValueError):
         Config().whisperx.language = "en"  # type: ignore[misc]
+
+
+# The specification's example configuration, key for key (issue 13): every key loads.
+SPECIFICATION_CONFIG = """\
+api:
+  host: 0.0.0.0
+  port: 8000
+  workers: 1
+  max_concurrent_tasks: 2
+shared_directory: /app/shared
+whisperx:
+  model_size: base
+  language: ru
+  temperature: 0.1
+  compute_type: int8
+  device: cpu
+  debug: false
+processing:
+  max_retry_attempts: 3
+  timeout_seconds: 3600
+  cleanup_temp_files: true
+"""
+
+
+def test_the_specifications_example_config_loads_with_its_meaning(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(SPECIFICATION_CONFIG)
+    config = load_config(path, environ={})
+    assert config.api.host == "0.0.0.0" and config.api.workers == 1
+    assert config.processing.max_concurrent_tasks == 2  # api.max_concurrent_tasks: concurrent jobs
+    assert config.processing.cleanup_temp_files is True
+    assert config.whisperx.debug is False
+    assert config.shared_directory == Path("/app/shared")
+
+
+def test_more_than_one_api_worker_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(SPECIFICATION_CONFIG.replace("workers: 1", "workers: 4"))
+    with pytest.raises(ConfigError, match=r"^config error: api\.workers: .*owns the shared folder alone") as caught:
+        load_config(path, environ={})
+    assert "\n" not in caught.value.message
+
+
+def test_two_different_concurrency_settings_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("api: {max_concurrent_tasks: 2}\nprocessing: {max_concurrent_tasks: 3}\n")
+    with pytest.raises(ConfigError, match="disagree"):
+        load_config(path, environ={})
+
+
+def test_whisperx_debug_is_the_default_debug_flag(tmp_path: Path) -> None:
+    from transcriber.daemon import default_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text("whisperx: {debug: true}\n")
+    assert default_settings(load_config(path, environ={})).debug is True
+    assert default_settings(load_config(None, environ={})).debug is False
