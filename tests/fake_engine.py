@@ -10,6 +10,9 @@ in-process daemons and daemons started as subprocesses:
 - ``*bloat*``: keeps ``BLOAT_MB`` of memory alive after it returns (a leak);
 - anything else: the transcript is the file's stem.
 
+:class:`FailingWhileMarkedEngine` fails every file while a marker file is in
+the shared folder (a forced re-run of a file that once succeeded).
+
 Audio still goes through the real ffprobe/ffmpeg in the worker, so broken
 files fail exactly as they would with WhisperX.
 """
@@ -89,3 +92,17 @@ class DyingAtStartEngine(FakeEngine):
 
     def __init__(self, options: EngineOptions) -> None:
         os._exit(0)
+
+
+class FailingWhileMarkedEngine(FakeEngine):
+    """Fails every file (an unclassified engine error, so retried, then to review)
+    while ``MARKER`` exists beside the audio: a file that once succeeded fails on
+    its forced re-run (issue 13).  The marker is a dotfile, which the watcher ignores."""
+
+    MARKER = ".fail-engine"
+
+    def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
+        if (clip.path.parent / self.MARKER).exists():
+            report(Stage.TRANSCRIBING, 0.0)
+            raise RuntimeError("simulated engine failure while the marker exists")
+        return super().transcribe(clip, settings, report)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transcriber.formats import FILE_FORMATS
 from transcriber.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder, is_temp_name
 
 log = logging.getLogger("Folder")
@@ -22,7 +23,10 @@ def is_audio_name(name: str, extensions: Iterable[str]) -> bool:
     """True when ``name`` (a bare file name) should become a job.
 
     Dotfiles, our own sidecars, temporary download names and names without
-    a known audio extension are ignored.  Case does not matter.
+    a known audio extension are ignored.  So are the daemon's renderings
+    (``call.mp3.srt``, ``call.mp3.json``: an audio name plus a format of
+    ``output.write_formats``), even where the configured extensions name
+    such a format.  Case does not matter.
     """
     lowered = name.lower()
     if not name or name.startswith((".", "~")):
@@ -30,7 +34,9 @@ def is_audio_name(name: str, extensions: Iterable[str]) -> bool:
     if lowered.endswith((IN_PROGRESS_SUFFIX, RESULT_SUFFIX, *TEMPORARY_SUFFIXES)):
         return False
     stem, dot, extension = lowered.rpartition(".")
-    return bool(dot and stem) and extension in extensions
+    if not (dot and stem) or extension not in extensions:
+        return False
+    return not (extension in FILE_FORMATS and is_audio_name(stem, extensions))
 
 
 @dataclass
@@ -138,20 +144,29 @@ class SharedFolder:
                     continue
                 log.info("Removed %s, left by an interrupted write", entry.path)
 
-    def quarantine(self, filename: str) -> Path:
-        """Move the audio and its ``.in_progress`` into ``manual_review/``.
+    def quarantine(self, filename: str, formats: Iterable[str] = ()) -> Path:
+        """Move the audio and everything of it into ``manual_review/``: the
+        ``.in_progress``, and the ``.result`` and renderings (``formats``, from
+        ``output.write_formats``) of an earlier run that a failed forced re-run
+        was to replace, so the file's whole state is in one place (issue 13).
 
-        The audio moves first: after a crash in between, the sidecar (status
-        ``error``) is still in place and recovery finishes the move.  A name
-        already in review gets a numbered twin, so nothing is overwritten.
+        The audio moves first and the sidecar last: after a crash in between,
+        the sidecar (status ``error``) is still in place and recovery finishes
+        the move.  A name already in review gets a numbered twin, so nothing
+        is overwritten.
         """
+        formats = tuple(formats)
         source = self.audio_path(filename)
         sidecar = source.with_name(source.name + IN_PROGRESS_SUFFIX)
         if source.exists():
-            target = unique_path(self.manual_review / source.name)
+            target = unique_path(self.manual_review / source.name, formats)
             os.replace(source, target)
         else:  # finishing a move a crash interrupted: the audio is already there
             target = self.manual_review / source.name
+        for suffix in companion_suffixes(formats):
+            companion = source.with_name(source.name + suffix)
+            if suffix != IN_PROGRESS_SUFFIX and os.path.lexists(companion):
+                os.replace(companion, target.with_name(target.name + suffix))
         if sidecar.exists():
             os.replace(sidecar, target.with_name(target.name + IN_PROGRESS_SUFFIX))
         fsync_folder(self.manual_review)
@@ -159,13 +174,23 @@ class SharedFolder:
         return target
 
 
-def unique_path(path: Path) -> Path:
-    """``path`` if free, else ``name (2).ext``, ``name (3).ext`` …"""
-    if not path.exists() and not path.with_name(path.name + IN_PROGRESS_SUFFIX).exists():
+def companion_suffixes(formats: Iterable[str] = ()) -> tuple[str, ...]:
+    """What follows an audio name in the names of its own files: the two sidecars, then the renderings."""
+    return (IN_PROGRESS_SUFFIX, RESULT_SUFFIX, *(f".{fmt}" for fmt in formats))
+
+
+def unique_path(path: Path, formats: Iterable[str] = ()) -> Path:
+    """``path`` if neither it nor any of its own files exists, else ``name (2).ext``, ``name (3).ext`` …"""
+    suffixes = companion_suffixes(formats)
+
+    def free(candidate: Path) -> bool:
+        return not any(os.path.lexists(candidate.with_name(candidate.name + s)) for s in ("", *suffixes))
+
+    if free(path):
         return path
     stem, suffix = path.stem, path.suffix
     for number in range(2, 10_000):
         candidate = path.with_name(f"{stem} ({number}){suffix}")
-        if not candidate.exists() and not candidate.with_name(candidate.name + IN_PROGRESS_SUFFIX).exists():
+        if free(candidate):
             return candidate
     raise FileExistsError(f"no free name for {path.name} in {path.parent}")

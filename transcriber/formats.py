@@ -1,16 +1,33 @@
-"""Rendering a ``.result`` document as plain text, SRT, WebVTT or TSV."""
+"""Rendering a ``.result`` document as plain text, SRT, WebVTT or TSV.
+
+Used by ``GET /result?format=`` and for the files ``output.write_formats``
+writes next to the ``.result`` (``call.mp3.srt``; ``json`` is the result
+document itself, as ``call.mp3.json``).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 Segments = list[dict[str, Any]]
 
+# What may be written beside a ``.result`` (config.WRITE_FORMATS is the same list).
+FILE_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
+
 
 def render(result: dict[str, Any], fmt: str) -> str:
     transcription = result.get("transcription") or {}
     return RENDERERS[fmt](transcription.get("segments") or [], transcription.get("text") or "")
+
+
+def render_file(result: dict[str, Any], fmt: str, json_indent: int | None = 2) -> str:
+    """The content of the file ``<audio>.<fmt>``: a rendering, or for ``json`` the
+    result document exactly as the ``.result`` holds it."""
+    if fmt == "json":
+        return json.dumps(result, ensure_ascii=False, indent=json_indent)
+    return render(result, fmt)
 
 
 def _text(segments: Segments, text: str) -> str:

@@ -1,7 +1,9 @@
 """Sidecar files: the job state on disk, written atomically (DESIGN §4).
 
 ``call.mp3.in_progress`` holds a queued, processing or failing job;
-``call.mp3.result`` the finished transcript.  Every write goes to a temp file
+``call.mp3.result`` the finished transcript; ``call.mp3.srt`` and the other
+renderings of ``output.write_formats`` are copies of it in other formats
+(:func:`rendering_path`).  Every write goes to a temp file
 in the same folder, is fsynced, replaces the target with ``os.replace`` and
 fsyncs the folder, so a reader (or a restart after a crash) sees the old file
 or the new one, never a torn one.  An unreadable sidecar is logged and
@@ -49,6 +51,11 @@ def result_path(audio: Path) -> Path:
     return audio.with_name(audio.name + RESULT_SUFFIX)
 
 
+def rendering_path(audio: Path, fmt: str) -> Path:
+    """``call.mp3`` -> ``call.mp3.srt``: the rendering that ``output.write_formats`` writes."""
+    return audio.with_name(f"{audio.name}.{fmt}")
+
+
 def format_time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
@@ -74,7 +81,14 @@ def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None =
     queued file, progress figures).  Raises OSError (ENOSPC, EROFS, …) with
     the target untouched.
     """
-    data = json.dumps(document, ensure_ascii=False, indent=indent).encode("utf-8")
+    write_bytes_atomic(path, json.dumps(document, ensure_ascii=False, indent=indent).encode("utf-8"), durable)
+
+
+def write_bytes_atomic(path: Path, data: bytes, durable: bool = True, sync_folder: bool = True) -> None:
+    """:func:`write_json_atomic` for any content (the renderings of ``output.write_formats``).
+
+    ``sync_folder=False`` leaves the folder's fsync to the caller, who writes
+    several files and syncs the folder once after the last."""
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, SIDECAR_MODE)  # mkstemp's 0600 would hide results from other users of a share
@@ -87,7 +101,7 @@ def write_json_atomic(path: Path, document: dict[str, Any], indent: int | None =
     except BaseException:
         _remove_quietly(Path(temp_name))
         raise
-    if durable:
+    if durable and sync_folder:
         fsync_folder(path.parent)
 
 

@@ -7,6 +7,12 @@ PostgreSQL mirror).  A failed write raises OSError and leaves memory as it
 was, so the daemon never believes something the folder does not say; the
 store remembers it (:meth:`JobStore.refused_writes`, for ``GET /health``)
 until that sidecar is written or its job is gone.
+
+A completed job also gets the renderings of ``output.write_formats``
+(``call.mp3.srt`` …) beside its ``.result``.  They are copies for people and
+subtitle players, not state: one that cannot be written is logged and the
+job completes all the same (the ``.result`` is the contract, and
+``GET /result?format=`` renders any format from it).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transcriber import sidecars
+from transcriber import formats, sidecars
 from transcriber.folder import SharedFolder
 from transcriber.jobs import Job, Status
 
@@ -46,9 +52,11 @@ Listener = Callable[[JobEvent], None]
 
 
 class JobStore:
-    def __init__(self, folder: SharedFolder, json_indent: int | None = 2) -> None:
+    def __init__(self, folder: SharedFolder, json_indent: int | None = 2,
+                 write_formats: tuple[str, ...] | list[str] = ()) -> None:
         self.folder = folder
         self.json_indent = json_indent
+        self.write_formats = tuple(dict.fromkeys(write_formats))  # in order, each once
         self._jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -120,28 +128,53 @@ class JobStore:
         return current is not None and current.task_id == job.task_id
 
     def complete(self, job: Job, result: dict[str, Any]) -> None:
-        """Write ``.result`` first, then remove ``.in_progress`` (DESIGN §3)."""
+        """Write ``.result`` first, then the renderings, then remove ``.in_progress``
+        (DESIGN §3): whoever sees the sidecar gone finds every file in place."""
         audio = self._audio(job)
         with self._lock:
             if not self._is_current(job):
                 return
             with self._writing(job.filename, sidecars.result_path(audio)):
                 sidecars.write_json_atomic(sidecars.result_path(audio), result, self.json_indent)
+            self._write_renderings(job, audio, result)
             with self._writing(job.filename, sidecars.in_progress_path(audio)):
                 sidecars.remove_in_progress(audio)
             self._jobs.pop(job.filename, None)
             self._notify(JobEvent(job, "completed", result))
         log.info("Completed %s", job.filename)
 
+    def _write_renderings(self, job: Job, audio: Path, result: dict[str, Any]) -> None:
+        """``call.mp3.<fmt>`` for each of ``output.write_formats``, each atomic (temp,
+        fsync, rename), one folder fsync for all.  A re-run replaces them; renderings
+        of formats no longer configured are left alone.  A failure is only logged:
+        it is not tried again (the next run of the file writes them anew)."""
+        written = False
+        for fmt in self.write_formats:
+            path = sidecars.rendering_path(audio, fmt)
+            try:
+                content = formats.render_file(result, fmt, self.json_indent).encode("utf-8")
+                sidecars.write_bytes_atomic(path, content, sync_folder=False)
+                written = True
+            # A rendering must never fail the job, the .result is written: a full disk, or a
+            # segment a renderer cannot read.
+            except (OSError, KeyError, TypeError, ValueError) as exc:
+                log.warning("%s: could not write %s (the .result is complete): %s", job.filename, path.name, exc)
+        if written:
+            try:
+                sidecars.fsync_folder(audio.parent)
+            except OSError as exc:
+                log.warning("%s: could not sync the folder after the renderings: %s", job.filename, exc)
+
     def quarantine(self, job: Job) -> Path | None:
-        """Record the final ``error`` sidecar, then move audio and sidecar to review."""
+        """Record the final ``error`` sidecar, then move audio, sidecar, and an
+        earlier run's ``.result`` and renderings to review (folder.quarantine)."""
         assert job.status is Status.ERROR
         with self._lock:
             if not self._is_current(job):
                 return None
             self._write(job)
             with self._writing(job.filename, sidecars.in_progress_path(self._audio(job))):
-                target = self.folder.quarantine(job.filename)
+                target = self.folder.quarantine(job.filename, self.write_formats)
             self._jobs.pop(job.filename, None)
             self._notify(JobEvent(job, "quarantined"))
         error = job.last_error

@@ -1,0 +1,163 @@
+"""``output.write_formats``: the renderings beside a ``.result`` (issue 13, point 17), and the
+earlier run's transcript moving to review with a forced re-run that failed (point 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_tone
+from transcriber import formats, sidecars
+from transcriber.config import DEFAULT_AUDIO_EXTENSIONS, WRITE_FORMATS
+from transcriber.errors import AudioDecodeError
+from transcriber.folder import SharedFolder, is_audio_name
+from transcriber.jobs import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
+from transcriber.store import JobStore
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SETTINGS = TranscriptionSettings("base", "ru", 0.1, "int8", "cpu")
+RESULT = {
+    "task_id": "t-1", "filename": "a.wav",
+    "transcription": {
+        "text": "привет мир", "language": "ru",
+        "segments": [{"start": 0.0, "end": 1.5, "text": "привет"}, {"start": 1.5, "end": 2.0, "text": "мир"}],
+    },
+}
+
+
+def test_the_formats_that_may_be_written_are_the_configurable_ones() -> None:
+    assert formats.FILE_FORMATS == WRITE_FORMATS
+    assert set(formats.FILE_FORMATS) == {*formats.RENDERERS, "json"}
+
+
+@pytest.mark.parametrize("name", ["call.mp3.srt", "call.mp3.txt", "call.mp3.vtt", "call.mp3.tsv", "call.mp3.json",
+                                  "CALL.MP3.SRT"])
+def test_renderings_never_become_jobs_even_when_their_format_is_an_audio_extension(name: str) -> None:
+    assert not is_audio_name(name, DEFAULT_AUDIO_EXTENSIONS)
+    assert not is_audio_name(name, (*DEFAULT_AUDIO_EXTENSIONS, *WRITE_FORMATS))
+
+
+def test_a_file_of_a_rendering_format_without_an_audio_name_before_it_still_counts() -> None:
+    extensions = (*DEFAULT_AUDIO_EXTENSIONS, "json")
+    assert is_audio_name("export.json", extensions)  # configured as audio: a job
+    assert not is_audio_name("export.json.json", extensions)  # the rendering of export.json
+    assert not is_audio_name("export.mp3.json", extensions)
+    assert is_audio_name("export.data.json", extensions)
+
+
+def test_the_snapshot_sees_renderings_as_neither_audio_nor_sidecars(tmp_path: Path) -> None:
+    folder = SharedFolder(tmp_path, (*DEFAULT_AUDIO_EXTENSIONS, *WRITE_FORMATS))
+    folder.prepare()
+    write_tone(tmp_path / "a.wav")
+    (tmp_path / "a.wav.result").write_text("{}")
+    for fmt in WRITE_FORMATS:
+        (tmp_path / f"a.wav.{fmt}").write_text("x")
+    snapshot = folder.snapshot()
+    assert set(snapshot.audio) == {"a.wav"}
+    assert snapshot.results == {"a.wav"} and not snapshot.in_progress
+    assert folder.filename_of(tmp_path / "a.wav.srt") is None
+
+
+def make_store(tmp_path: Path, write_formats: tuple[str, ...]) -> JobStore:
+    folder = SharedFolder(tmp_path, DEFAULT_AUDIO_EXTENSIONS)
+    folder.prepare()
+    return JobStore(folder, 2, write_formats)
+
+
+def running_job(store: JobStore, tmp_path: Path, name: str = "a.wav"):
+    write_tone(tmp_path / name)
+    job = store.add(new_job(name, SETTINGS, Source.SCAN, 3, NOW))
+    return store.save(start_attempt(job, NOW))
+
+
+def test_complete_writes_each_configured_rendering_beside_the_result(tmp_path: Path) -> None:
+    store = make_store(tmp_path, ("srt", "txt", "json", "vtt", "tsv"))
+    store.complete(running_job(store, tmp_path), RESULT)
+    for fmt in ("srt", "txt", "vtt", "tsv"):
+        assert (tmp_path / f"a.wav.{fmt}").read_text(encoding="utf-8") == formats.render(RESULT, fmt), fmt
+    assert (tmp_path / "a.wav.json").read_bytes() == (tmp_path / "a.wav.result").read_bytes()
+    assert json.loads((tmp_path / "a.wav.json").read_text(encoding="utf-8")) == RESULT
+    assert oct((tmp_path / "a.wav.srt").stat().st_mode & 0o777) == "0o644"
+    assert not (tmp_path / "a.wav.in_progress").exists()
+    assert not [p for p in tmp_path.iterdir() if sidecars.is_temp_name(p.name)]
+
+
+def test_without_write_formats_nothing_but_the_result_is_written(tmp_path: Path) -> None:
+    store = make_store(tmp_path, ())
+    store.complete(running_job(store, tmp_path), RESULT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "a.wav.result", "manual_review"]
+
+
+def test_a_rendering_that_cannot_be_written_does_not_fail_the_job(tmp_path: Path, monkeypatch, caplog) -> None:
+    store = make_store(tmp_path, ("srt", "txt"))
+    real = sidecars.write_bytes_atomic
+
+    def full_for_srt(path: Path, data: bytes, durable: bool = True, sync_folder: bool = True) -> None:
+        if path.name.endswith(".srt"):
+            raise OSError(28, "No space left on device")
+        real(path, data, durable, sync_folder)
+
+    monkeypatch.setattr(sidecars, "write_bytes_atomic", full_for_srt)
+    job = running_job(store, tmp_path)
+    store.complete(job, RESULT)
+    assert json.loads((tmp_path / "a.wav.result").read_text(encoding="utf-8")) == RESULT
+    assert not (tmp_path / "a.wav.in_progress").exists() and store.get("a.wav") is None
+    assert (tmp_path / "a.wav.txt").exists() and not (tmp_path / "a.wav.srt").exists()
+    assert "could not write a.wav.srt" in caplog.text
+    assert store.refused_writes() == {}  # not a sidecar: /health stays healthy
+
+
+def test_a_rerun_replaces_the_configured_renderings_and_leaves_others(tmp_path: Path) -> None:
+    store = make_store(tmp_path, ("srt",))
+    (tmp_path / "a.wav.srt").write_text("old subtitles")
+    (tmp_path / "a.wav.vtt").write_text("written under an earlier config")
+    store.complete(running_job(store, tmp_path), RESULT)
+    assert (tmp_path / "a.wav.srt").read_text(encoding="utf-8") == formats.render(RESULT, "srt")
+    assert (tmp_path / "a.wav.vtt").read_text() == "written under an earlier config"
+
+
+def test_quarantine_takes_an_earlier_result_and_its_renderings_along(tmp_path: Path) -> None:
+    store = make_store(tmp_path, ("srt", "txt"))
+    (tmp_path / "a.wav.result").write_text('{"task_id": "earlier"}')
+    (tmp_path / "a.wav.srt").write_text("earlier subtitles")
+    (tmp_path / "a.wav.txt").write_text("earlier text")
+    (tmp_path / "a.wav.vtt").write_text("not ours: no such format configured")
+    failed = fail_attempt(running_job(store, tmp_path), AudioDecodeError("broken"), NOW, None)
+    target = store.quarantine(failed)
+    review = tmp_path / "manual_review"
+    assert target == review / "a.wav"
+    assert sorted(p.name for p in review.iterdir()) == [
+        "a.wav", "a.wav.in_progress", "a.wav.result", "a.wav.srt", "a.wav.txt"]
+    assert (review / "a.wav.result").read_text() == '{"task_id": "earlier"}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav.vtt", "manual_review"]
+
+
+def test_quarantine_finishing_an_interrupted_move_takes_the_result_too(tmp_path: Path) -> None:
+    folder = SharedFolder(tmp_path, DEFAULT_AUDIO_EXTENSIONS)
+    folder.prepare()
+    write_tone(tmp_path / "manual_review" / "a.wav")  # the audio moved, then the daemon died
+    (tmp_path / "a.wav.result").write_text('{"task_id": "earlier"}')
+    (tmp_path / "a.wav.srt").write_text("earlier subtitles")
+    (tmp_path / "a.wav.in_progress").write_text('{"status": "error"}')
+    folder.quarantine("a.wav", ("srt",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manual_review"]
+    assert sorted(p.name for p in (tmp_path / "manual_review").iterdir()) == [
+        "a.wav", "a.wav.in_progress", "a.wav.result", "a.wav.srt"]
+
+
+def test_quarantine_never_puts_a_result_over_one_already_in_review(tmp_path: Path) -> None:
+    folder = SharedFolder(tmp_path, DEFAULT_AUDIO_EXTENSIONS)
+    folder.prepare()
+    (tmp_path / "manual_review" / "a.wav.result").write_text("kept from before")  # no audio beside it
+    write_tone(tmp_path / "a.wav")
+    (tmp_path / "a.wav.result").write_text("earlier")
+    (tmp_path / "a.wav.in_progress").write_text("{}")
+    target = folder.quarantine("a.wav")
+    assert target.name == "a (2).wav"
+    assert (tmp_path / "manual_review" / "a.wav.result").read_text() == "kept from before"
+    assert (tmp_path / "manual_review" / "a (2).wav.result").read_text() == "earlier"
+    assert not os.path.lexists(tmp_path / "a.wav.result")
