@@ -21,9 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from transcriber import formats, sidecars
+from transcriber import api_debug, formats, sidecars
 from transcriber.api_cache import CachedResponses, ResponseCache
-from transcriber.api_guards import BodyLimit, authorised, error_response
+from transcriber.api_guards import BodyLimit, ProtectedDocs, authorised, error_response
 from transcriber.api_long_poll import LongPollWaiters
 from transcriber.api_schemas import (
     CompletedResponse,
@@ -41,7 +41,7 @@ from transcriber.capabilities import host_capabilities
 from transcriber.config import Config
 from transcriber.daemon import Daemon
 from transcriber.database import Database, DatabaseUnavailable
-from transcriber.errors import ModelError, UnsupportedSettingError
+from transcriber.errors import ModelError, UnsupportedSettingError, suggestion_for
 from transcriber.jobs import PRIORITY_API, Job, Status, TranscriptionSettings
 from transcriber.metrics import CONTENT_TYPE, Metrics
 from transcriber.models import installed_models, resolve_model
@@ -81,6 +81,8 @@ def create_app(daemon: Daemon) -> FastAPI:
     )
     token = config.api.token.get_secret_value().encode()
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    if token and not config.api.public_docs:
+        app.add_middleware(ProtectedDocs, token=token)
     app.add_middleware(CachedResponses, status_cache=status_cache, health_cache=health_cache, token=token)
     _install_error_handlers(app, config)
     authorised = _auth_dependency(token)
@@ -140,8 +142,9 @@ def create_app(daemon: Daemon) -> FastAPI:
         if state.status is Status.NOT_FOUND:
             raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
                            debug_info=_debug_info(debug or config.api.debug, state))
-        response = _json(_status_body(service, state))
-        status_cache.put(filename, state.job.filename if state.job else name, response, seen)
+        response = _json(_status_body(service, state, debug or config.api.debug))
+        if not debug:
+            status_cache.put(filename, state.job.filename if state.job else name, response, seen)
         return response
 
     @app.get("/result/{filename:path}", responses={200: {"content": {"application/json": {}, "text/plain": {}}},
@@ -271,7 +274,7 @@ def _delete(service: TranscriptionService, filename: object, status_cache: Respo
     status_cache.evict(name)
     log.info("Deleted %s via the API: %s", name, ", ".join(outcome.deleted_files) or "nothing left on disk")
     return {
-        "status": "deleted", "message": f"deleted {len(outcome.deleted_files)} file(s)", "filename": name,
+        "status": "deleted", "message": "Files deleted successfully", "filename": name,
         "deleted_files": outcome.deleted_files, "processing_interrupted": outcome.processing_interrupted,
         "removed_from_queue": outcome.removed_from_queue,
     }
@@ -301,13 +304,13 @@ def _queued_body(service: TranscriptionService, name: str, job: Job | None, sett
     }
 
 
-def _status_body(service: TranscriptionService, state: FileState) -> dict[str, Any]:
+def _status_body(service: TranscriptionService, state: FileState, debug: bool = False) -> dict[str, Any]:
+    sidecar = _sidecar_of(state)
     body: dict[str, Any] = {"status": state.status.value, "filename": state.name, "stage": None, "progress": None,
                             "current_attempt": None, "max_attempts": None, "queue_position": None,
-                            "start_time": None, "next_attempt_at": None, "last_error": None}
+                            "start_time": None, "next_attempt_at": None, "last_error": api_debug.last_error(sidecar)}
     job = state.job
     if job is not None:
-        error = job.last_error
         running = job.attempts[-1] if job.attempts else None
         body.update(
             status=Status.QUEUED.value if job.status is Status.RETRY_WAIT else job.status.value,
@@ -316,41 +319,38 @@ def _status_body(service: TranscriptionService, state: FileState) -> dict[str, A
             queue_position=service.queue_position(state),
             start_time=sidecars.format_time(running.start_time) if running else None,
             next_attempt_at=sidecars.format_time(job.next_attempt_at),
-            last_error={"code": error.code, "message": error.message} if error else None,
         )
     elif state.status is Status.COMPLETED:
         body.update(stage="completed", progress=100.0)
-    elif state.status is Status.ERROR and state.review_sidecar:
-        sidecar = state.review_sidecar
+    elif state.status is Status.ERROR and sidecar:
         attempts = sidecar.get("attempts") or [{}]
         body.update(current_attempt=sidecar.get("current_attempt"), max_attempts=sidecar.get("max_attempts"),
-                    start_time=attempts[-1].get("start_time"), last_error=attempts[-1].get("error"))
+                    start_time=attempts[-1].get("start_time"))
+    if debug:
+        result = service.result(state) if state.status is Status.COMPLETED else None
+        body["debug_info"] = api_debug.debug_info(sidecar, state.status.value, result)
     return body
 
 
 def _in_review_error(service: TranscriptionService, state: FileState, debug: bool) -> ApiError:
-    error = _status_body(service, state)["last_error"] or {}
+    error = api_debug.last_error(_sidecar_of(state)) or {}
     return ApiError(
         409, "in_manual_review",
         f"the file failed and is in manual_review/ ({error.get('code')}: {error.get('message')}); "
         "send force=true to move it back and start over",
         state.name, last_error=error or None, debug_info=_debug_info(debug, state),
+        suggestion=f"{error['suggestion']}; then send force=true" if error.get("suggestion") else None,
     )
 
 
-def _debug_info(debug: bool, state: FileState) -> dict[str, Any] | None:
-    if not debug:
-        return None
-    sidecar: dict[str, Any] | None = None
+def _sidecar_of(state: FileState) -> dict[str, Any] | None:
     if state.job is not None:
-        sidecar = sidecars.job_to_dict(state.job)
-    elif state.review_sidecar is not None:
-        sidecar = state.review_sidecar
-    timeline = [
-        {k: a.get(k) for k in ("attempt_number", "start_time", "end_time", "status", "error")}
-        for a in (sidecar or {}).get("attempts", [])
-    ]
-    return {"in_progress": sidecar, "attempt_timeline": timeline, "current_status": state.status.value}
+        return sidecars.job_to_dict(state.job)
+    return state.review_sidecar
+
+
+def _debug_info(debug: bool, state: FileState) -> dict[str, Any] | None:
+    return api_debug.debug_info(_sidecar_of(state), state.status.value) if debug else None
 
 
 def _content_disposition(filename: str) -> str:
@@ -370,7 +370,8 @@ def _auth_dependency(token: bytes) -> Any:
 def _install_error_handlers(app: FastAPI, config: Config) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        body = {"status": exc.status, "error_code": exc.code, "message": exc.message, "filename": exc.filename}
+        body = {"status": exc.status, "error_code": exc.code, "message": exc.message, "filename": exc.filename,
+                "suggestion": suggestion_for(exc.code)}
         body.update({k: v for k, v in exc.extra.items() if v is not None})
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         return JSONResponse(body, status_code=exc.http_status, headers=headers)

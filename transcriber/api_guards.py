@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from transcriber.errors import suggestion_for
+
 
 def error_response(http_status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None},
-                        status_code=http_status)
+    return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None,
+                         "suggestion": suggestion_for(code)}, status_code=http_status)
 
 
 def authorised(token: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -28,6 +30,26 @@ def authorised(token: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
             offered = value[7:].strip()
             break
     return hmac.compare_digest(offered, token)
+
+
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
+class ProtectedDocs:
+    """With a token set, the API's description needs it too (unless ``api.public_docs``):
+    it lists every route and field to whoever asks (issue 13)."""
+
+    def __init__(self, app: ASGIApp, token: bytes) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in DOCS_PATHS and not authorised(self.token, scope["headers"]):
+            refusal = error_response(401, "unauthorized", "missing or wrong API token (Authorization: Bearer … or "
+                                     "X-API-Key); api.public_docs: true serves /docs without it")
+            refusal.headers["WWW-Authenticate"] = "Bearer"
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -62,8 +62,13 @@ class SettingsBody(BaseModel):
 
 
 class LastError(BaseModel):
+    """An error object, as the specification has it; ``suggestion`` is the next step for a person."""
+
     code: str | None = None
     message: str | None = None
+    timestamp: str | None = Field(None, description="when the attempt that failed ended")
+    attempt: int | None = None
+    suggestion: str | None = None
 
 
 class QueuedResponse(BaseModel):
@@ -109,6 +114,8 @@ class StatusResponse(BaseModel):
     start_time: str | None = None
     next_attempt_at: str | None = None
     last_error: LastError | None = None
+    debug_info: dict[str, Any] | None = Field(
+        None, description="with debug: in_progress_content, full_error_history, processing_timeline")
 
 
 class ErrorResponse(BaseModel):
@@ -116,6 +123,9 @@ class ErrorResponse(BaseModel):
     error_code: str = Field(examples=["file_not_found"])
     message: str
     filename: str | None = None
+    suggestion: str | None = Field(None, description="the next step a person should take (docs/TROUBLESHOOTING.md)")
+    setting: str | None = Field(None, description="unsupported_*: the setting this host cannot run")
+    supported: list[str] | None = Field(None, description="unsupported_*: what this host supports instead")
     debug_info: dict[str, Any] | None = None
     last_error: LastError | None = None
     current_status: str | None = None
@@ -125,7 +135,8 @@ class HealthResponse(BaseModel):
     status: Literal["healthy", "unhealthy"]
     whisperx_available: bool
     models_loaded: list[str]
-    memory_usage_mb: dict[str, float]
+    memory_usage_mb: float = Field(description="resident memory of the daemon and its workers together")
+    memory_breakdown_mb: dict[str, float] = Field(description="daemon and workers apart")
     queue_depth: int
     worker: list[dict[str, Any]]
     watcher: dict[str, Any]

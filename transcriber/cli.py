@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return 2
-    configure_logging(config.logging.level, to_stderr=args.command == "transcribe")
+    configure_logging(config.logging.level, to_stderr=args.command == "transcribe", access_log=config.api.access_log)
     if args.command == "transcribe":
         return _transcribe(config, args)
     if args.command == "models":

@@ -8,6 +8,7 @@ failure to reach the server becomes :class:`DatabaseUnavailable`, so callers
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -120,11 +121,15 @@ _SEARCH = """
 
 class Database:
     def __init__(self, url: str, connect_timeout: float = 3.0, statement_timeout_ms: int = 5000,
-                 pool_timeout: float = 3.0) -> None:
+                 pool_timeout: float = 3.0, on_unreachable: Callable[[], None] | None = None) -> None:
+        """``on_unreachable`` is called as soon as one connection attempt fails, from the
+        pool's thread: a caller waiting for a connection learns it only after ``pool_timeout``,
+        and /health said "ok" for those seconds after PostgreSQL stopped (issue 13)."""
         self.pool_timeout = pool_timeout
         self.pool = ConnectionPool(
             url, min_size=1, max_size=4, open=False, timeout=pool_timeout, name="transcriber",
             check=ConnectionPool.check_connection, reconnect_timeout=0,
+            reconnect_failed=(lambda _pool: on_unreachable()) if on_unreachable else None,
             kwargs={"connect_timeout": max(int(connect_timeout), 1),
                     "options": f"-c statement_timeout={statement_timeout_ms}"},
         )

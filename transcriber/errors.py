@@ -142,3 +142,46 @@ def job_error_from_code(code: str, message: str) -> JobError:
 
 
 ERROR_CODES: tuple[str, ...] = tuple(_JOB_ERRORS)
+
+
+# The next step a person should take, by error code: sent as ``suggestion`` in the
+# API's error bodies and error objects, and the "what to do" column of
+# docs/TROUBLESHOOTING.md word for word (tests/unit/test_docs.py holds them together).
+SUGGESTIONS: dict[str, str] = {
+    "empty_file": "re-export or re-copy the recording; the copy may have failed at the source",
+    "audio_decode_failed": "check the file with `ffprobe FILE`; convert it with `ffmpeg -i FILE out.wav` if it plays "
+                           "elsewhere",
+    "no_audio_stream": "export the recording with its audio",
+    "model_unavailable": "`.venv/bin/transcriber models install`, or point `whisperx.model_size` at a complete "
+                         "CTranslate2 folder",
+    "timeout": "a very long recording on a slow machine: raise `timeout_seconds`",
+    "worker_crashed": "retried automatically; if a file crashes it every time it lands in review — convert it to WAV "
+                      "and drop it again",
+    "out_of_memory": "give the container more memory, use a smaller model or `compute_type: int8`, lower "
+                     "`whisperx.batch_size`",
+    "daemon_died": "nothing: it counts one attempt and goes on",
+    "engine_error": "retried; if it repeats, report it with the message",
+    "output_write_failed": "free space / fix permissions; the job waits and is retried (backing off up to "
+                           "`retry_backoff_max_seconds`) for as long as it takes, without using up its attempts",
+    "invalid_filename": "send the plain name of a file in the shared folder",
+    "invalid_json": "send `Content-Type: application/json` with a JSON object",
+    "invalid_request": "check the body against `/docs`",
+    "invalid_settings": "the message names the field",
+    "unsupported_device": "use a device from `supported` (`cpu` on a host without a CUDA GPU)",
+    "unsupported_compute_type": "use a compute type from `supported` (`int8` runs everywhere)",
+    "unsupported_model_size": "use a model from `supported`, or install it with `transcriber models install`",
+    "unauthorized": "`Authorization: Bearer <token>` or `X-API-Key: <token>`",
+    "file_not_found": "copy the file first, or raise the wait for slow shares",
+    "result_not_found": "poll `/status`, or use `wait`",
+    "not_found": "see `/docs`",
+    "method_not_allowed": "see `/docs`",
+    "in_manual_review": "fix the cause, then `force: true`",
+    "name_in_use": "rename or remove one of them",
+    "request_too_large": "send only the fields of the request",
+    "database_unavailable": "set `database.url`, or wait for PostgreSQL",
+    "internal_error": "the daemon log has the traceback; please report it",
+}
+
+
+def suggestion_for(code: str | None) -> str | None:
+    return SUGGESTIONS.get(code) if code else None

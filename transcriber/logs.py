@@ -1,19 +1,30 @@
-"""Logging in the seed's format: ``[YYYY-MM-DD HH:MM:SS] [LEVEL] [Module] Message``."""
+"""Logging in the seed's format: ``[YYYY-MM-DD HH:MM:SS] [LEVEL] [Module] Message``.
+
+One formatter, configured here and nowhere else, for every line a process
+prints: the daemon's own loggers, uvicorn's error and access logs, the
+libraries' loggers (WhisperX installs a handler of its own, in another format,
+when it is imported), Python warnings, and in the worker even what native code
+(CTranslate2, progress bars) writes straight to its file descriptors (issue 13).
+"""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import os
 import sys
+import threading
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 NOISY_LIBRARIES = (
     "watchdog", "urllib3", "filelock", "httpx", "asyncio", "speechbrain", "pytorch_lightning", "lightning",
-    "lightning.pytorch", "lightning_fabric", "pyannote", "whisperx", "faster_whisper", "numba",
+    "lightning.pytorch", "lightning_fabric", "pyannote", "whisperx", "faster_whisper", "numba", "psycopg",
 )
+ACCESS_LOGGER = "uvicorn.access"
 
 
-def configure_logging(level: str = "INFO", to_stderr: bool = False) -> None:
+def configure_logging(level: str = "INFO", to_stderr: bool = False, access_log: bool = False) -> None:
     """One line per event to stdout (stderr for the one-shot CLI, whose stdout
     is the result JSON); noisy libraries are held at WARNING."""
     handler = logging.StreamHandler(sys.stderr if to_stderr else sys.stdout)
@@ -21,12 +32,54 @@ def configure_logging(level: str = "INFO", to_stderr: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings.warn() lines as records of "py.warnings"
+    # uvicorn's loggers reach the root's handler (server.py passes log_config=None);
+    # its start-up chatter stays below WARNING, its access lines are on only if asked.
+    logging.getLogger("uvicorn").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.CRITICAL + 1)
     quiet_libraries()
 
 
 def quiet_libraries() -> None:
-    """Hold chatty libraries at WARNING; call again after importing them, as
-    some (lightning) reset their own level on import."""
+    """Hold chatty libraries at WARNING and route them through the root handler;
+    call again after importing them, as some reset their level on import and
+    WhisperX gives its logger a handler of its own that does not propagate."""
     root = logging.getLogger()
     for noisy in NOISY_LIBRARIES:
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logger = logging.getLogger(noisy)
+        logger.setLevel(max(logging.WARNING, root.level))
+        logger.handlers.clear()
+        logger.propagate = True
+
+
+def capture_native_output(logger_name: str = "Native") -> None:
+    """Make lines written to file descriptors 1 and 2 by anything but logging
+    (native libraries, ``print``, tqdm) records of ``logger_name``.
+
+    The root handler keeps writing to a duplicate of its stream's descriptor;
+    a thread reads the pipe now behind 1 and 2 and logs each line.
+    """
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    own = os.fdopen(os.dup(handler.stream.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+    handler.setStream(own)
+    # A native crash kills the reading thread with the process: its traceback goes
+    # straight to the real stream, not into the pipe, so it is never lost.
+    faulthandler.enable(own)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    logger = logging.getLogger(logger_name)
+    threading.Thread(target=_log_lines, args=(read_end, logger), name="native-output", daemon=True).start()
+
+
+def _log_lines(read_end: int, logger: logging.Logger) -> None:
+    with os.fdopen(read_end, "rb") as pipe:
+        for raw in pipe:
+            # A progress bar redraws itself with carriage returns: its last state is the line.
+            line = raw.decode("utf-8", "replace").rstrip("\r\n").rsplit("\r", 1)[-1].strip()
+            if line:
+                logger.log(logging.WARNING if "warn" in line.lower() else logging.INFO, "%s", line)

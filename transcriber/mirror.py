@@ -34,7 +34,7 @@ RETRY_SECONDS = (1, 2, 5, 10)
 
 class Mirror:
     def __init__(self, url: str, folder: SharedFolder) -> None:
-        self.db = Database(url)
+        self.db = Database(url, on_unreachable=self._unreachable)
         self.folder = folder
         self.state = "down"  # "ok" once migrated and reconciled
         self.sync_failures = 0
@@ -118,6 +118,12 @@ class Mirror:
                 return
             self._wake.wait(FLUSH_INTERVAL_SECONDS)
             self._wake.clear()
+
+    def _unreachable(self) -> None:
+        """A connection attempt failed: down now, before the waiting write gives up."""
+        self.sync_failures += 1
+        if self.state == "ok":
+            self.state, self.last_error = "down", "a connection attempt failed"
 
     def _note_failure(self, exc: DatabaseUnavailable, failures: int) -> int:
         self.sync_failures += 1

@@ -21,6 +21,7 @@ def build_result(
     settings.pop("debug", None)
     engine: dict[str, Any] = {"whisperx": whisperx_version(), "model": transcript.model}
     result_metadata: dict[str, Any] = {
+        "duration_seconds": duration_seconds,  # where the specification puts it; also at the top level
         "confidence": transcript.confidence,
         "word_count": len(transcript.text.split()),
         "language_probability": transcript.language_probability,

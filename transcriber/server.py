@@ -51,8 +51,10 @@ class ApiServer:
     def __init__(self, daemon: Daemon) -> None:
         api = daemon.config.api
         config = uvicorn.Config(
-            create_app(daemon), host=api.host, port=api.port, log_level="warning", access_log=False,
-            lifespan="on", timeout_graceful_shutdown=5,
+            create_app(daemon), host=api.host, port=api.port, access_log=api.access_log,
+            # uvicorn installs no handlers or levels of its own: its records go through
+            # the one formatter of logs.py, in the daemon's format (issue 13).
+            log_config=None, log_level=None, lifespan="on", timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)

@@ -234,6 +234,7 @@ class TranscriptionService:
         writable = self._folder_writable() and not refused
         watcher_alive = self.daemon.watcher.is_alive()
         daemon_mb = psutil.Process().memory_info().rss / 2**20
+        workers_mb = sum(w.memory_bytes for w in workers) / 2**20
         # A worker that dies on its own every time it starts cannot transcribe
         # anything; saying "healthy" then hid the image's broken workers (issue 13).
         workers_up = not workers or not all(w.crash_looping for w in workers)
@@ -242,10 +243,9 @@ class TranscriptionService:
             "status": "healthy" if healthy else "unhealthy",
             "whisperx_available": importlib.util.find_spec("whisperx") is not None,
             "models_loaded": sorted({m for w in workers for m in w.models_loaded}),
-            "memory_usage_mb": {
-                "daemon": round(daemon_mb, 1),
-                "workers": round(sum(w.memory_bytes for w in workers) / 2**20, 1),
-            },
+            # The specification's number (the whole tree), then its parts.
+            "memory_usage_mb": round(daemon_mb + workers_mb, 1),
+            "memory_breakdown_mb": {"daemon": round(daemon_mb, 1), "workers": round(workers_mb, 1)},
             "queue_depth": len(self.daemon.queue),
             "worker": [
                 {"name": w.name, "state": _worker_state(w), "pid": w.pid, "restarts": w.restarts,

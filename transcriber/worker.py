@@ -33,7 +33,7 @@ from transcriber.errors import (
     job_error_from_code,
 )
 from transcriber.jobs import Stage, TranscriptionSettings
-from transcriber.logs import configure_logging
+from transcriber.logs import capture_native_output, configure_logging
 
 log = logging.getLogger("Worker")
 
@@ -125,6 +125,7 @@ def worker_main(
     if limits.nice:
         os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
+    capture_native_output()  # CTranslate2's warnings and progress bars, in the log's format
     engine = factory(options)
     conn.send(WorkerReady(time.time()))
     while True:

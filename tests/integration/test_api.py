@@ -76,7 +76,8 @@ def test_missing_file_is_404_after_the_configured_wait(start_api) -> None:
     assert response.status_code == 404
     assert time.monotonic() - started >= 0.8  # four intervals between five looks
     assert response.json() == {"status": "not_found", "error_code": "file_not_found",
-                               "message": "no such file in the shared folder", "filename": "nowhere.wav"}
+                               "message": "no such file in the shared folder", "filename": "nowhere.wav",
+                               "suggestion": "copy the file first, or raise the wait for slow shares"}
 
 
 def test_a_file_arriving_during_the_wait_is_found(start_api) -> None:
@@ -338,7 +339,8 @@ def test_health_and_metrics(start_api) -> None:
     body = health.json()
     assert body["status"] == "healthy" and body["database"] == "disabled" and body["paused"] is False
     assert body["whisperx_available"] is True and body["worker"][0]["state"] == "idle"
-    assert body["memory_usage_mb"]["daemon"] > 0 and body["queue_depth"] == 0
+    assert body["memory_breakdown_mb"]["daemon"] > 0 and body["queue_depth"] == 0
+    assert body["memory_usage_mb"] == pytest.approx(sum(body["memory_breakdown_mb"].values()), abs=0.2)
     assert body["watcher"]["state"] == "running"
     metrics = api.client.get("/metrics").text
     assert 'transcriber_jobs_total{status="completed"} 1.0' in metrics

@@ -4,6 +4,7 @@ health, DELETE and long waits.  A real daemon and API on a temp folder, fake eng
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -95,3 +96,95 @@ def test_debug_never_restarts_a_running_job(start_api) -> None:
 def _status_if(api, name: str, stage: str) -> dict | None:
     body = api.client.get(f"/status/{name}").json()
     return body if body.get("stage") == stage else None
+
+
+def test_debug_info_and_error_objects_as_specified(start_api) -> None:
+    api = start_api({"processing": {"max_retry_attempts": 2, "retry_backoff_seconds": 1.5}})
+    write_tone(api.shared / "flaky-debug.wav")
+    api.client.post("/transcribe", json={"filename": "flaky-debug.wav"})
+
+    def retrying() -> dict | None:
+        body = api.client.get("/status/flaky-debug.wav", params={"debug": "true"}).json()
+        return body if body.get("last_error") and body.get("debug_info") else None
+
+    body = wait_for(retrying, what="a failed first attempt, waiting to retry")
+    _assert_error_object(body["last_error"], attempt=1)
+    info = body["debug_info"]
+    assert info["in_progress_content"]["filename"] == "flaky-debug.wav"
+    assert [e["code"] for e in info["full_error_history"]] == ["engine_error"]
+    events = [event["event"] for event in info["processing_timeline"]]
+    assert events[:3] == ["queued", "attempt_started", "attempt_failed"]
+    assert "in_progress" in info and "attempt_timeline" in info  # the first release's keys stay
+
+    wait_for(lambda: (api.shared / "manual_review" / "flaky-debug.wav").exists(), what="manual_review")
+    failed = api.client.get("/status/flaky-debug.wav", params={"debug": "true"}).json()
+    assert failed["status"] == "error"
+    assert [e["attempt"] for e in failed["debug_info"]["full_error_history"]] == [1, 2]
+    _assert_error_object(failed["last_error"], attempt=2)
+    assert "debug_info" not in api.client.get("/status/flaky-debug.wav").json()
+    refused = api.client.post("/transcribe", json={"filename": "flaky-debug.wav", "debug": True})
+    assert refused.status_code == 409
+    assert refused.json()["suggestion"].startswith("retried; if it repeats")
+    assert refused.json()["debug_info"]["full_error_history"][-1]["attempt"] == 2
+    missing = api.client.get("/status/nowhere.wav").json()
+    assert missing["suggestion"] == "copy the file first, or raise the wait for slow shares"
+
+
+def _assert_error_object(error: dict, attempt: int) -> None:
+    assert set(error) >= {"code", "message", "timestamp", "attempt", "suggestion"}
+    assert error["code"] == "engine_error" and error["attempt"] == attempt
+    assert error["timestamp"].endswith("Z") and "simulated engine failure" in error["message"]
+
+
+def test_delete_says_what_the_specification_says_and_results_carry_the_duration(start_api) -> None:
+    api = start_api()
+    write_tone(api.shared / "spoken.wav", seconds=1.5)
+    done = api.client.post("/transcribe", json={"filename": "spoken.wav", "wait": 30}).json()
+    assert done["result"]["metadata"]["duration_seconds"] == done["result"]["duration_seconds"] == 1.5
+    deleted = api.client.delete("/transcribe/spoken.wav").json()
+    assert deleted["message"] == "Files deleted successfully"
+
+
+def test_hundreds_of_clients_can_wait_long_at_little_cost(start_api) -> None:
+    # wait up to api.max_wait_seconds (1800 s by default, as specified); a waiting
+    # client is a parked coroutine, not a thread (api_long_poll.py).
+    api = start_api()
+    assert api.daemon.config.api.max_wait_seconds == 1800
+    write_tone(api.shared / "slow-crowd.wav")
+    wait_for(lambda: api.daemon.job("slow-crowd.wav"), what="the watcher's job")
+    clients = 200
+    threads_before = threading.active_count()
+    seen: dict[str, int] = {}
+
+    async def crowd() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=clients + 10)
+        async with httpx.AsyncClient(base_url=str(api.client.base_url), timeout=120, limits=limits) as client:
+            waiting = [asyncio.create_task(client.post("/transcribe", json={"filename": "slow-crowd.wav",
+                                                                            "wait": 1800}))
+                       for _ in range(clients)]
+            await asyncio.sleep(1.0)
+            health = await client.get("/health")
+            seen["health"] = health.status_code
+            seen["threads"] = threading.active_count()
+            return await asyncio.gather(*waiting)
+
+    replies = asyncio.run(crowd())
+    assert [reply.status_code for reply in replies] == [200] * clients
+    assert {reply.json()["result"]["transcription"]["text"] for reply in replies} == {"slow-crowd"}
+    assert seen["health"] == 200
+    assert seen["threads"] - threads_before < 50, "waiting clients must not hold a thread each"
+
+
+def test_docs_need_the_token_unless_made_public(start_api) -> None:
+    api = start_api({"api": {"token": "s3cret"}})
+    for path in ("/docs", "/openapi.json", "/redoc"):
+        refused = api.client.get(path)
+        assert refused.status_code == 401 and refused.json()["error_code"] == "unauthorized", path
+        assert api.client.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200, path
+    assert api.client.get("/health").status_code == 200
+
+
+def test_public_docs_open_the_description_only(start_api) -> None:
+    api = start_api({"api": {"token": "s3cret", "public_docs": True}})
+    assert api.client.get("/openapi.json").status_code == 200
+    assert api.client.get("/status/x.wav").status_code == 401

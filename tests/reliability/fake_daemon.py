@@ -22,7 +22,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", type=Path, required=True)
     config = load_config(parser.parse_args().config)
-    configure_logging(config.logging.level, to_stderr=False)
+    configure_logging(config.logging.level, to_stderr=False, access_log=config.api.access_log)
     return run_daemon(config, FakeEngine)
 
 

@@ -55,6 +55,24 @@ def test_every_api_error_code_is_documented() -> None:
         text = (DOCS / document).read_text()
         for code in codes:
             assert f"`{code}`" in text, (document, code)
+    from transcriber.errors import SUGGESTIONS
+
+    assert codes <= set(SUGGESTIONS), codes - set(SUGGESTIONS)
+
+
+def test_every_suggestion_is_the_troubleshooting_advice_word_for_word() -> None:
+    """Error bodies carry ``suggestion``; TROUBLESHOOTING.md gives the same advice in its code's row."""
+    from transcriber.errors import SUGGESTIONS
+
+    rows = {line.split("|")[1].strip().strip("`"): line
+            for line in (DOCS / "TROUBLESHOOTING.md").read_text().splitlines() if line.startswith("| `")}
+    rows.update({code.strip("` "): line for line in list(rows.values())
+                 for code in line.split("|")[1].split(",")})  # a row of several codes: `not_found`, `method_…`
+    for code, suggestion in SUGGESTIONS.items():
+        assert code in rows, f"{code} has a suggestion but no row in TROUBLESHOOTING.md"
+        assert f"| {suggestion} |" in rows[code], f"{code}: the suggestion differs from TROUBLESHOOTING.md"
+    for code in (*ERROR_CODES, "unsupported_device", "unsupported_compute_type", "unsupported_model_size"):
+        assert code in SUGGESTIONS, f"{code} has no suggestion"
 
 
 def test_every_test_named_in_reliability_md_exists() -> None:
