@@ -21,14 +21,32 @@ NOISY_LIBRARIES = (
     "watchdog", "urllib3", "filelock", "httpx", "asyncio", "speechbrain", "pytorch_lightning", "lightning",
     "lightning.pytorch", "lightning_fabric", "pyannote", "whisperx", "faster_whisper", "numba", "psycopg",
 )
+# Libraries that give their logger a handler of their own, in another format.
+OWN_HANDLERS = ("whisperx",)
 ACCESS_LOGGER = "uvicorn.access"
+
+
+class LineFormatter(logging.Formatter):
+    """Every line of a record in the format, a traceback's and a warning's too:
+    continuation lines repeat the record's header, so each line stands alone."""
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT, DATE_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if "\n" not in text:
+            return text
+        header = f"[{self.formatTime(record, DATE_FORMAT)}] [{record.levelname}] [{record.name}] "
+        first, *rest = text.rstrip("\n").split("\n")
+        return "\n".join([first, *(header + line for line in rest if line.strip())])
 
 
 def configure_logging(level: str = "INFO", to_stderr: bool = False, access_log: bool = False) -> None:
     """One line per event to stdout (stderr for the one-shot CLI, whose stdout
     is the result JSON); noisy libraries are held at WARNING."""
     handler = logging.StreamHandler(sys.stderr if to_stderr else sys.stdout)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, DATE_FORMAT))
+    handler.setFormatter(LineFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -46,10 +64,13 @@ def quiet_libraries() -> None:
     WhisperX gives its logger a handler of its own that does not propagate."""
     root = logging.getLogger()
     for noisy in NOISY_LIBRARIES:
-        logger = logging.getLogger(noisy)
-        logger.setLevel(max(logging.WARNING, root.level))
-        logger.handlers.clear()
-        logger.propagate = True
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for library in OWN_HANDLERS:
+        # The root's handler in place of theirs, rather than none: WhisperX installs
+        # its own whenever its logger has none (whisperx/log_utils.py get_logger).
+        logger = logging.getLogger(library)
+        logger.handlers[:] = root.handlers
+        logger.propagate = False
 
 
 def capture_native_output(logger_name: str = "Native") -> None:
