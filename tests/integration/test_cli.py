@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,13 @@ def test_transcribe_refuses_a_compute_type_the_host_cannot_run(tmp_path: Path) -
                         config=write_config(tmp_path))
     assert completed.returncode == 2
     assert json.loads(completed.stderr.strip().splitlines()[-1])["error_code"] == "unsupported_compute_type"
+
+
+def test_config_path_is_the_default_of_config(tmp_path: Path) -> None:
+    # The image sets CONFIG_PATH and runs the CLI without --config (issue 13, point 9).
+    config = write_config(tmp_path, {"models": {"dir": str(tmp_path / "models-from-config-path")}})
+    completed = subprocess.run([sys.executable, "-m", "transcriber", "models", "verify", "base"],
+                               capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                               env={**os.environ, "CONFIG_PATH": str(config)})
+    assert completed.returncode == 2
+    assert "models-from-config-path" in completed.stderr
