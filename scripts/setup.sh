@@ -37,15 +37,16 @@ install_python_packages() {
     [ "$dev" -eq 1 ] && requirements=requirements-dev.txt
     [ -x .venv/bin/python ] || { say "creating .venv"; python3 -m venv .venv; }
     # pip resolves for ~20 s even when nothing is missing; a stamp of the
-    # requirement files skips that on repeated runs.
-    local stamp=".venv/.installed-$(cat requirements*.txt pyproject.toml | sha256sum | cut -c1-16)-$dev"
+    # requirement and constraint files skips that on repeated runs.
+    local stamp=".venv/.installed-$(cat requirements*.txt constraints.txt pyproject.toml | sha256sum | cut -c1-16)-$dev"
     if [ -f "$stamp" ]; then
         say "python packages up to date"
         return
     fi
     say "installing python packages from $requirements (first run downloads torch, ~3.5 GB)"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -r "$requirements"
+    # constraints.txt: the torch/WhisperX engine versions this was tested with (as in the image).
+    .venv/bin/python -m pip install -q -r "$requirements" -c constraints.txt
     .venv/bin/python -m pip install -q --no-deps -e .
     touch "$stamp"
 }
