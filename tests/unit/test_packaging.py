@@ -1,8 +1,10 @@
-"""Static checks of the Dockerfile, compose file and systemd unit (no Docker engine runs here).
+"""Static checks of the Dockerfile, compose file, constraints and systemd unit.
 
-They stand in for building the image: every file the image copies exists and
-is not excluded, the commands it runs are the real entry point, port and
-route, and the environment compose sets is exactly what the config loader reads.
+scripts/image-test.sh builds the image and runs it (CI runs it after pytest);
+these checks are the quick half that needs no Docker engine: every file the
+image copies exists and is not excluded, the commands it runs are the real
+entry point, port and route, the image listens beyond the container only with
+a token, and the environment compose sets is exactly what the config loader reads.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 import yaml
 
 from transcriber.config import SEED_ENV_KEYS, Config, load_config
+from transcriber.errors import ConfigError
 from transcriber.server import check_exposure
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +38,20 @@ def dockerfile() -> list[tuple[str, str]]:
 
 def instruction(keyword: str) -> str:
     return [argument for kind, argument in dockerfile() if kind == keyword][-1]
+
+
+def image_env() -> dict[str, str]:
+    """The image's ENV instructions, as the container's environment starts."""
+    environment: dict[str, str] = {}
+    for kind, argument in dockerfile():
+        if kind == "ENV":
+            environment.update(dict(pair.split("=", 1) for pair in argument.split()))
+    return environment
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return dict(line.split("==") for line in lines if line)
 
 
 def compose() -> dict:
@@ -68,23 +85,82 @@ def test_the_model_layer_needs_only_the_files_it_copies() -> None:
 
 def test_layers_put_torch_and_dependencies_before_the_code() -> None:
     steps = [argument for _, argument in dockerfile()]
-    torch = next(i for i, step in enumerate(steps) if "torch==" in step)
+    torch = next(i for i, step in enumerate(steps) if step.startswith("pip install") and " torch " in step)
     requirements = next(i for i, step in enumerate(steps) if "-r requirements.txt" in step)
     code = next(i for i, step in enumerate(steps) if step.startswith("transcriber ./transcriber"))
     assert torch < requirements < code
-    assert "${TORCH_VARIANT}" in steps[torch] and "ARG TORCH_VARIANT=cpu" in (REPO / "Dockerfile").read_text()
+    assert '--index-url "${TORCH_INDEX_URL}"' in steps[torch]
+    arguments = [argument for kind, argument in dockerfile() if kind == "ARG"]
+    # The shipped default stays PyTorch's small CPU build; the variant and the index are build arguments.
+    assert "TORCH_VARIANT=cpu" in arguments
+    assert "TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}" in arguments
+
+
+def test_constraints_pin_the_engine_that_whisperx_was_tested_with() -> None:
+    pinned = pins(REPO / "constraints.txt")
+    assert {"torch", "torchaudio", "torchvision"} <= set(pinned)
+    assert all(re.fullmatch(r"\d+(\.\d+)*", version) for version in pinned.values()), pinned  # no local labels
+    # Both pip steps of the image and the set-up script install under the constraints.
+    steps = [argument for kind, argument in dockerfile() if kind == "RUN" and argument.startswith("pip install")]
+    assert [step for step in steps if "-c constraints.txt" in step] == steps[:2]
+    assert "constraints.txt" in next(argument for kind, argument in dockerfile() if kind == "COPY")
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    assert '-r "$requirements" -c constraints.txt' in setup
+    stamp = next(line for line in setup.splitlines() if "local stamp=" in line)
+    assert "constraints.txt" in stamp and "requirements*.txt" in stamp
+    # The pins agree with what WhisperX asks for, and with what the venv holds when it has them.
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    try:
+        whisperx = {re.split(r"[~=<>!; ]", r)[0].lower(): r for r in requires("whisperx") or []}
+    except PackageNotFoundError:
+        pytest.skip("whisperx is not installed")
+    assert whisperx["torch"].startswith(f"torch~={pinned['torch']}")
+    for name, pin in pinned.items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue
+        assert installed.split("+")[0] == pin, (name, installed, pin)
 
 
 def test_dockerfile_runs_the_real_entry_point_port_and_health_route() -> None:
     assert instruction("FROM").startswith("python:3.11-slim")
     command = json.loads(instruction("CMD"))
-    assert command[:3] == ["python", "-m", "transcriber"] and (REPO / "transcriber" / "__main__.py").exists()
-    config_path = command[command.index("--config") + 1]
-    assert f"CONFIG_PATH={config_path}" in instruction("ENV")
+    assert command == ["python", "-m", "transcriber"] and (REPO / "transcriber" / "__main__.py").exists()
+    # No --config: the CLI reads $CONFIG_PATH, so a CONFIG_PATH given to the container is honoured.
+    assert "--config" not in instruction("CMD")
+    cli = (REPO / "transcriber" / "cli.py").read_text()
+    assert 'os.environ.get("CONFIG_PATH")' in cli
+    assert image_env()["CONFIG_PATH"] == "/app/config.yaml"
     assert instruction("EXPOSE") == str(Config().api.port)
     health = instruction("HEALTHCHECK")
-    assert f"http://127.0.0.1:{Config().api.port}/health" in health
+    assert "http://127.0.0.1:{port}/health" in health
+    assert f"os.environ.get('TRANSCRIBER_API__PORT', '{Config().api.port}')" in health
     assert instruction("USER") == "transcriber"
+    assert "--uid 1000 transcriber" in next(argument for kind, argument in dockerfile() if "useradd" in argument)
+
+
+def test_the_image_listens_on_all_interfaces_and_only_with_a_token() -> None:
+    environ = image_env()
+    assert environ["TRANSCRIBER_API__HOST"] == "0.0.0.0"
+    config = load_config(REPO / "config.yaml", environ=environ)  # the config baked into the image
+    assert config.api.host == "0.0.0.0" and config.api.port == int(instruction("EXPOSE"))
+    with pytest.raises(ConfigError, match="TRANSCRIBER_API_TOKEN"):
+        check_exposure(config)  # `docker run` without a token: the daemon refuses to start
+    check_exposure(load_config(REPO / "config.yaml", environ={**environ, "TRANSCRIBER_API_TOKEN": "t" * 32}))
+
+
+def test_ci_builds_and_runs_the_image() -> None:
+    script = REPO / "scripts" / "image-test.sh"
+    assert script.stat().st_mode & 0o111
+    text = script.read_text()
+    assert "docker build" in text and "docker run -d" in text
+    commands = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in commands if "--init" in line]  # the image must work without an init
+    assert "image checks: $passed passed, $failed failed" in text
+    runner = (REPO / "scripts" / "test.sh").read_text() + (REPO / ".ci" / "run").read_text()
+    assert "scripts/image-test.sh" in runner
 
 
 def test_the_health_route_exists_and_needs_no_token() -> None:
@@ -116,14 +192,16 @@ def test_compose_mounts_existing_files_and_declares_its_volumes() -> None:
     assert "healthcheck" in document["services"]["postgres"]
     assert document["services"]["postgres"]["image"].startswith("postgres:16")
     assert document["services"]["transcriber-gpu"]["profiles"] == ["gpu"]
+    # An init as defence in depth (the image must work without one: scripts/image-test.sh).
+    assert transcriber["init"] is True and document["services"]["transcriber-gpu"]["init"] is True
 
 
 @pytest.mark.parametrize("service", ["transcriber", "transcriber-gpu"])
 def test_compose_environment_is_exactly_what_the_config_loader_reads(service: str) -> None:
     environment = compose()["services"][service]["environment"]
     operator = {"TRANSCRIBER_API_TOKEN": "a-long-random-token", "WHISPERX_MODEL_SIZE": "tiny.en"}
-    environ = {key: expand(value, operator) for key, value in environment.items()}
-    for key in environ:
+    environ = {**image_env(), **{key: expand(value, operator) for key, value in environment.items()}}
+    for key in environment:
         if key in SEED_ENV_KEYS or key == "CONFIG_PATH":
             continue
         assert key.startswith("TRANSCRIBER_") and "__" in key, key
