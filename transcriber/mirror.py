@@ -194,9 +194,12 @@ class Mirror:
         for filename in snapshot.in_progress:
             yield from self._from_sidecar(self.folder.audio_path(filename), sidecars.IN_PROGRESS_SUFFIX,
                                           versions_by_name.get(filename, 0), known)
-        for review in self.folder.manual_review.glob("*" + sidecars.IN_PROGRESS_SUFFIX):
-            audio = review.with_name(review.name[: -len(sidecars.IN_PROGRESS_SUFFIX)])
-            yield from self._from_sidecar(audio, sidecars.IN_PROGRESS_SUFFIX, 0, known)
+        for suffix in (sidecars.IN_PROGRESS_SUFFIX, sidecars.RESULT_SUFFIX):
+            # A .result in review is the earlier transcript of a forced re-run that failed:
+            # its task still exists (moved with the audio), not deleted.
+            for review in self.folder.manual_review.glob("*" + suffix):
+                audio = review.with_name(review.name[: -len(suffix)])
+                yield from self._from_sidecar(audio, suffix, 0, known)
 
     def _from_sidecar(self, audio: Path, suffix: str, db_version: int, known: dict[str, Any]) -> Iterator[
             tuple[str, TaskRow | None, TranscriptionRow | None]]:

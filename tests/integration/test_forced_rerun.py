@@ -127,3 +127,22 @@ def test_a_rerun_dying_at_its_last_attempt_goes_to_review_with_the_earlier_resul
     assert names(shared, "again.wav") == []
     assert names(review, "again.wav") == ["again.wav", "again.wav.in_progress", "again.wav.result", "again.wav.srt"]
     assert result_of(review, "again.wav") == {"task_id": "an-earlier-task"}
+
+
+def test_the_mirror_keeps_the_earlier_task_of_a_failed_rerun(start_api, start_daemon, database_url: str) -> None:
+    # Reconciliation read review's .in_progress only: the earlier task, whose .result
+    # moved to review with the audio, was marked deleted at the next start.
+    from tests.integration.test_mirror import rows
+
+    api = start_api({**CONFIG, "database": {"url": database_url}}, engine=FailingWhileMarkedEngine)
+    first = completed_then_failed(api, "mirrored.wav")
+    api.daemon.stop(grace_seconds=0)
+    start_daemon({**CONFIG, "database": {"url": database_url}}, engine=FailingWhileMarkedEngine)
+
+    def statuses() -> dict[str, str] | None:
+        found = {row["task_id"]: row["status"] for row in rows(
+            database_url, "SELECT task_id::text AS task_id, status FROM tasks WHERE filename = %s", "mirrored.wav")}
+        return found if len(found) == 2 and "error" in found.values() else None
+
+    found = wait_for(statuses, timeout=30, what="both tasks mirrored")
+    assert found[first["task_id"]] == "completed"
