@@ -106,3 +106,32 @@ class FailingWhileMarkedEngine(FakeEngine):
             report(Stage.TRANSCRIBING, 0.0)
             raise RuntimeError("simulated engine failure while the marker exists")
         return super().transcribe(clip, settings, report)
+
+
+class NoisyEngine(FakeEngine):
+    """Writes every kind of output a real engine does besides logging: WhisperX's own
+    logger, a Python warning, print(), raw bytes and CTranslate2's native log on fd 2;
+    ``*abort*`` files then write last words and abort, as a native crash would."""
+
+    def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
+        import logging
+        import warnings
+        from pathlib import Path
+
+        import ctranslate2
+        from whisperx.log_utils import get_logger
+
+        from transcriber.logs import quiet_libraries
+
+        quiet_libraries()
+        get_logger("whisperx.asr").warning("from the whisperx logger")
+        warnings.warn("a python warning", stacklevel=1)
+        print("a stray print", flush=True)
+        os.write(2, b"".join(b"native line %d\n" % n for n in range(5000)))  # more than a pipe holds
+        ctranslate2.set_log_level(logging.INFO)
+        models = Path(__file__).resolve().parent.parent / "models"
+        ctranslate2.models.Whisper(str(models / "tiny.en"), device="cpu", compute_type="default")
+        if "abort" in clip.path.name:
+            os.write(2, b"last words before the crash\n")
+            os.abort()
+        return super().transcribe(clip, settings, report)

@@ -339,7 +339,6 @@ def _in_review_error(service: TranscriptionService, state: FileState, debug: boo
         f"the file failed and is in manual_review/ ({error.get('code')}: {error.get('message')}); "
         "send force=true to move it back and start over",
         state.name, last_error=error or None, debug_info=_debug_info(debug, state),
-        suggestion=f"{error['suggestion']}; then send force=true" if error.get("suggestion") else None,
     )
 
 

@@ -156,6 +156,14 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
 
     @model_validator(mode="after")
+    def _one_debug_default(self) -> Config:
+        """``whisperx.debug`` (the specification's key) and ``api.debug`` are one default:
+        either turns it on, and the code reads ``api.debug`` alone."""
+        if self.whisperx.debug and not self.api.debug:
+            return self.model_copy(update={"api": self.api.model_copy(update={"debug": True})})
+        return self
+
+    @model_validator(mode="after")
     def _one_concurrency(self) -> Config:
         """``api.max_concurrent_tasks`` (the specification's name) sets the number of slots."""
         wanted = self.api.max_concurrent_tasks

@@ -51,7 +51,7 @@ def default_settings(config: Config) -> TranscriptionSettings:
     w = config.whisperx
     return TranscriptionSettings(
         model_size=w.model_size, language=w.language, temperature=w.temperature,
-        compute_type=w.compute_type, device=w.device, debug=w.debug or config.api.debug,
+        compute_type=w.compute_type, device=w.device, debug=config.api.debug,
     )
 
 
@@ -358,6 +358,11 @@ class Daemon:
             return
         if job.waiting_for_file and not self.folder.audio_path(job.filename).exists():
             self.store.drop(job, "the audio file disappeared before it was complete")
+            return
+        if job.waiting_for_file and self.watcher.result_is_current(job.filename):
+            # Copied in with its transcript (rsync -a of audio and .result): the watcher
+            # leaves a file with a current result alone, so nothing would release the job.
+            self.store.drop(job, "a transcript of this very audio appeared beside it")
             return
         due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
         if due and self.store.save(retry_due(job)) is not None:

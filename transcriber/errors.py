@@ -98,6 +98,15 @@ class WorkerCrashedError(TransientJobError):
     code = "worker_crashed"
 
 
+class WorkerStartError(TransientJobError):
+    """The worker died before it was ready for work: the host's trouble, not the
+    file's, so it uses up no attempt.  Counting it sent every file of an image
+    whose workers could not start to ``manual_review/`` (issue 13)."""
+
+    code = "worker_start_failed"
+    uses_attempt = False
+
+
 class OutOfMemoryError(TransientJobError):
     code = "out_of_memory"
 
@@ -130,7 +139,7 @@ _JOB_ERRORS: dict[str, type[JobError]] = {
     cls.code: cls
     for cls in (
         EmptyFileError, AudioDecodeError, NoAudioStreamError, ModelUnavailableError,
-        JobTimeoutError, WorkerCrashedError, OutOfMemoryError, DaemonDiedError,
+        JobTimeoutError, WorkerCrashedError, WorkerStartError, OutOfMemoryError, DaemonDiedError,
         EngineError, OutputWriteError,
     )
 }
@@ -157,6 +166,8 @@ SUGGESTIONS: dict[str, str] = {
     "timeout": "a very long recording on a slow machine: raise `timeout_seconds`",
     "worker_crashed": "retried automatically; if a file crashes it every time it lands in review — convert it to WAV "
                       "and drop it again",
+    "worker_start_failed": "see `/health` (`crash_loop`, `last_death`) and the worker's last log lines; the file "
+                           "waits without using up its attempts",
     "out_of_memory": "give the container more memory, use a smaller model or `compute_type: int8`, lower "
                      "`whisperx.batch_size`",
     "daemon_died": "nothing: it counts one attempt and goes on",

@@ -3,8 +3,9 @@
 One formatter, configured here and nowhere else, for every line a process
 prints: the daemon's own loggers, uvicorn's error and access logs, the
 libraries' loggers (WhisperX installs a handler of its own, in another format,
-when it is imported), Python warnings, and in the worker even what native code
-(CTranslate2, progress bars) writes straight to its file descriptors (issue 13).
+when it is imported), Python warnings, and what the worker's native code
+(CTranslate2, progress bars, a crash) writes straight to its file descriptors,
+which the daemon reads and logs (issue 13).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import faulthandler
 import logging
 import os
 import sys
-import threading
+from multiprocessing.connection import Connection
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -73,34 +74,35 @@ def quiet_libraries() -> None:
         logger.propagate = False
 
 
-def capture_native_output(logger_name: str = "Native") -> None:
-    """Make lines written to file descriptors 1 and 2 by anything but logging
-    (native libraries, ``print``, tqdm) records of ``logger_name``.
-
-    The root handler keeps writing to a duplicate of its stream's descriptor;
-    a thread reads the pipe now behind 1 and 2 and logs each line.
-    """
+def redirect_output(output: Connection) -> None:
+    """In a child process: make file descriptors 1 and 2 (native libraries, ``print``,
+    tqdm, an uncaught traceback) write into ``output``, which the parent reads with
+    :func:`log_lines`.  The root handler keeps writing to its own stream."""
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     sys.stdout.flush()
     sys.stderr.flush()
-    own = os.fdopen(os.dup(handler.stream.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
-    handler.setStream(own)
-    # A native crash kills the reading thread with the process: its traceback goes
-    # straight to the real stream, not into the pipe, so it is never lost.
-    faulthandler.enable(own)
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 1)
-    os.dup2(write_end, 2)
-    os.close(write_end)
-    logger = logging.getLogger(logger_name)
-    threading.Thread(target=_log_lines, args=(read_end, logger), name="native-output", daemon=True).start()
+    handler.setStream(os.fdopen(os.dup(handler.stream.fileno()), "w", buffering=1, encoding="utf-8",
+                                errors="replace"))
+    os.dup2(output.fileno(), 1)
+    os.dup2(output.fileno(), 2)
+    output.close()
+    faulthandler.enable()  # a native crash's Python stack, through fd 2 to the parent
 
 
-def _log_lines(read_end: int, logger: logging.Logger) -> None:
-    with os.fdopen(read_end, "rb") as pipe:
+def log_lines(source: Connection, logger: logging.Logger) -> None:
+    """In the parent: log each line a child wrote to its fds 1 and 2, until it is gone."""
+    with os.fdopen(os.dup(source.fileno()), "rb") as pipe:
+        source.close()
         for raw in pipe:
             # A progress bar redraws itself with carriage returns: its last state is the line.
             line = raw.decode("utf-8", "replace").rstrip("\r\n").rsplit("\r", 1)[-1].strip()
             if line:
-                logger.log(logging.WARNING if "warn" in line.lower() else logging.INFO, "%s", line)
+                logger.log(_level_of(line), "%s", line)
+
+
+def _level_of(line: str) -> int:
+    lowered = line.lower()
+    if any(word in lowered for word in ("error", "traceback", "fatal", "terminate called", "exception")):
+        return logging.ERROR
+    return logging.WARNING if "warn" in lowered else logging.INFO

@@ -84,7 +84,9 @@ class TranscriptionService:
             job = self.daemon.job(key)
             if job is not None:
                 return FileState(name, job.status, audio, job)
-            if sidecars.result_path(audio).exists():
+            # A .result made from another version of the audio (replaced, or being copied
+            # over again) is not this file's transcript: the watcher transcribes it again.
+            if self.daemon.watcher.result_is_current(key):
                 return FileState(name, Status.COMPLETED, audio)
             return FileState(name, Status.PENDING, audio)
         if review_audio is not None:

@@ -17,6 +17,7 @@ job completes all the same (the ``.result`` is the contract, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -147,7 +148,8 @@ class JobStore:
         """``call.mp3.<fmt>`` for each of ``output.write_formats``, each atomic (temp,
         fsync, rename), one folder fsync for all.  A re-run replaces them; renderings
         of formats no longer configured are left alone.  A failure is only logged:
-        it is not tried again (the next run of the file writes them anew)."""
+        it is not tried again (a forced re-run of the file writes them anew), and an
+        earlier run's file of that format is removed rather than left stale."""
         written = False
         for fmt in self.write_formats:
             path = sidecars.rendering_path(audio, fmt)
@@ -159,6 +161,9 @@ class JobStore:
             # segment a renderer cannot read.
             except (OSError, KeyError, TypeError, ValueError) as exc:
                 log.warning("%s: could not write %s (the .result is complete): %s", job.filename, path.name, exc)
+                # An earlier run's rendering beside the new .result would be the wrong text.
+                with contextlib.suppress(OSError):
+                    path.unlink()
         if written:
             try:
                 sidecars.fsync_folder(audio.parent)

@@ -162,7 +162,7 @@ class Watcher:
         for filename, stat in snapshot.audio.items():
             if filename in self.tracker or self.has_job(filename):
                 continue
-            if filename in snapshot.results and self._result_is_current(filename, stat):
+            if filename in snapshot.results and self.result_is_current(filename, stat):
                 continue
             self._first_seen.setdefault(filename, datetime.now(UTC))
             self.tracker.observe(filename, Signature(stat.st_size, stat.st_mtime_ns), now)
@@ -190,10 +190,10 @@ class Watcher:
                     self.tracker.mark_closed(filename)
 
     def _settled(self, filename: str) -> bool:
-        return self.has_job(filename) or self._result_is_current(filename)
+        return self.has_job(filename) or self.result_is_current(filename)
 
-    def _result_is_current(self, filename: str, audio: os.stat_result | None = None) -> bool:
-        """A ``.result`` exists and was made from the audio as it is now.
+    def result_is_current(self, filename: str, audio: os.stat_result | None = None) -> bool:
+        """A ``.result`` exists and was made from the audio as it is now (any thread may ask).
 
         A result that does not say what it was made from (older versions,
         hand-made) counts as current, as before; so does one whose audio is gone.

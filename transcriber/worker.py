@@ -30,10 +30,11 @@ from transcriber.errors import (
     JobTimeoutError,
     OutOfMemoryError,
     WorkerCrashedError,
+    WorkerStartError,
     job_error_from_code,
 )
 from transcriber.jobs import Stage, TranscriptionSettings
-from transcriber.logs import capture_native_output, configure_logging
+from transcriber.logs import configure_logging, log_lines, redirect_output
 
 log = logging.getLogger("Worker")
 
@@ -118,14 +119,16 @@ class WorkerLimits:
 
 def worker_main(
     conn: Connection, factory: EngineFactory, options: EngineOptions, limits: WorkerLimits, parent_pid: int,
+    output: Connection,
 ) -> None:
-    """Entry point of the child process: serve requests until the pipe closes."""
+    """Entry point of the child process: serve requests until the pipe closes.
+    ``output`` becomes its file descriptors 1 and 2; the daemon logs what arrives."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop
     _die_with_parent(parent_pid)
     if limits.nice:
         os.nice(limits.nice)  # batch work: the daemon's API and watcher go first
     configure_logging(limits.log_level, limits.log_to_stderr)
-    capture_native_output()  # CTranslate2's warnings and progress bars, in the log's format
+    redirect_output(output)  # CTranslate2's warnings, progress bars, tracebacks: in the log's format
     engine = factory(options)
     conn.send(WorkerReady(time.time()))
     while True:
@@ -288,7 +291,7 @@ class WorkerHandle:
         self.warm_settings: TranscriptionSettings | None = None
         self.models_loaded: set[str] = set()
         self._ready = False  # WorkerReady seen from the current process
-        self.deaths_in_a_row = 0  # unexpected deaths since it last answered a job or loaded a model
+        self.deaths_in_a_row = 0  # deaths at start or while idle since it last answered a job or loaded a model
         self.last_death: str | None = None
         self.on_model_load: Callable[[ModelLoaded], None] | None = None  # the audit trail
 
@@ -319,12 +322,20 @@ class WorkerHandle:
 
     def start(self) -> None:
         parent_conn, child_conn = self._context.Pipe()
+        # The worker's raw output (fds 1 and 2) comes here and is logged by a thread of
+        # the daemon: read in this process, it drains while the worker holds its GIL in
+        # native code, and a crash's last words are read after the worker is gone.
+        output_reader, output_writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=worker_main, args=(child_conn, self.factory, self.options, self.limits, os.getpid()),
+            target=worker_main,
+            args=(child_conn, self.factory, self.options, self.limits, os.getpid(), output_writer),
             name=self.name, daemon=True,
         )
         process.start()
         child_conn.close()
+        output_writer.close()
+        threading.Thread(target=log_lines, args=(output_reader, logging.getLogger(self.name)),
+                         name=f"{self.name}-output", daemon=True).start()
         self._process, self._conn, self._ready = process, parent_conn, False
         self.starts += 1
         log.info("Started %s (pid %s)", self.name, process.pid)
@@ -392,7 +403,10 @@ class WorkerHandle:
             self._died(self._exit_description())
             if self.warm_settings is not None and not self.crash_looping:
                 log.warning("%s died while idle (%s); restarting it", self.name, self.last_death)
-                self.preload(self.warm_settings)
+                try:
+                    self.preload(self.warm_settings)
+                except OSError as exc:  # no memory or processes left to fork: the next job tries again
+                    self._died(f"could not be restarted: {exc}")
             else:
                 log.warning("%s died while idle (%s); it restarts with the next job", self.name, self.last_death)
 
@@ -425,7 +439,12 @@ class WorkerHandle:
         assert self._process is not None
         code = self._process.exitcode
         how = self._exit_description()
-        self._died(how)
+        ready = self._ready
+        # Only a death before the worker was ready says it cannot stay up; one while
+        # transcribing may be the file's doing (a file that crashes it every time).
+        self._died(how, cannot_stay_up=not ready)
+        if not ready:
+            return WorkerStartError(f"the worker process died ({how}) before it was ready for work")
         if code == -signal.SIGKILL:
             return OutOfMemoryError(
                 "the worker was killed by SIGKILL, most likely by the kernel's out-of-memory killer"
@@ -439,9 +458,10 @@ class WorkerHandle:
         code = self._process.exitcode
         return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
 
-    def _died(self, how: str) -> None:
+    def _died(self, how: str, cannot_stay_up: bool = True) -> None:
         """An exit nobody asked for (kills by the daemon go through kill())."""
-        self.deaths_in_a_row += 1
+        if cannot_stay_up:
+            self.deaths_in_a_row += 1
         self.last_death = f"{how} at {time.strftime('%Y-%m-%d %H:%M:%S')}"
         self._discard()
 

@@ -124,7 +124,8 @@ def test_debug_info_and_error_objects_as_specified(start_api) -> None:
     assert "debug_info" not in api.client.get("/status/flaky-debug.wav").json()
     refused = api.client.post("/transcribe", json={"filename": "flaky-debug.wav", "debug": True})
     assert refused.status_code == 409
-    assert refused.json()["suggestion"].startswith("retried; if it repeats")
+    assert refused.json()["suggestion"] == "fix the cause, then `force: true`"
+    assert refused.json()["last_error"]["suggestion"].startswith("retried; if it repeats")
     assert refused.json()["debug_info"]["full_error_history"][-1]["attempt"] == 2
     missing = api.client.get("/status/nowhere.wav").json()
     assert missing["suggestion"] == "copy the file first, or raise the wait for slow shares"
@@ -188,3 +189,31 @@ def test_public_docs_open_the_description_only(start_api) -> None:
     api = start_api({"api": {"token": "s3cret", "public_docs": True}})
     assert api.client.get("/openapi.json").status_code == 200
     assert api.client.get("/status/x.wav").status_code == 401
+
+
+def test_whisperx_debug_turns_debug_info_on(start_api) -> None:
+    api = start_api({"whisperx": {"debug": True}})
+    assert "debug_info" in api.client.get("/status/nowhere.wav").json()
+
+
+def test_a_replaced_recording_is_not_answered_with_the_old_transcript(start_api) -> None:
+    api = start_api()
+    write_tone(api.shared / "replaced.wav", seconds=1.0)
+    first = api.client.post("/transcribe", json={"filename": "replaced.wav", "wait": 30}).json()
+    assert first["result"]["duration_seconds"] == 1.0
+    write_tone(api.shared / "replaced.wav", seconds=2.0)  # a new recording under the same name
+    again = api.client.post("/transcribe", json={"filename": "replaced.wav", "wait": 30})
+    assert again.status_code == 200, again.text
+    assert again.json()["result"]["duration_seconds"] == 2.0
+
+
+def test_a_waiting_job_ends_when_its_transcript_is_copied_in_with_it(start_api, tmp_path: Path) -> None:
+    api = start_api(SLOW_WINDOW)
+    (api.shared / ".pause").touch()
+    write_tone(api.shared / "with-transcript.wav")
+    api.client.post("/transcribe", json={"filename": "with-transcript.wav"})
+    assert api.daemon.job("with-transcript.wav").waiting_for_file
+    (api.shared / "with-transcript.wav.result").write_text('{"task_id": "copied", "transcription": {"text": "x"}}')
+    wait_for(lambda: api.daemon.job("with-transcript.wav") is None, what="the waiting job to end")
+    done = api.client.post("/transcribe", json={"filename": "with-transcript.wav"})
+    assert done.status_code == 200 and done.json()["result"]["task_id"] == "copied"

@@ -1,6 +1,7 @@
-"""One log format for every line a process prints (issue 13, point 15): Python
-warnings, a library's own handler (WhisperX's, in another format), print(), a
-traceback, and what native code (CTranslate2) writes straight to file descriptor 2."""
+"""One log format for every line the daemon prints (issue 13, point 15): a library's
+own handler (WhisperX's, in another format), Python warnings, print(), tracebacks,
+and what the worker's native code (CTranslate2, a crash) writes to its fds 1 and 2,
+which the daemon reads and logs."""
 
 from __future__ import annotations
 
@@ -8,46 +9,56 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-from tests.helpers import MODELS_DIR, REPO
+from tests.helpers import REPO, write_tone
 
 LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] \[[^\]]+\] .+$")
 
-CHILD = textwrap.dedent(f"""
-    import logging, os, warnings
-    from transcriber.logs import capture_native_output, configure_logging, quiet_libraries
+DAEMON_SIDE = textwrap.dedent("""
+    import logging, sys
+    from pathlib import Path
+    from tests.fake_engine import NoisyEngine
+    from tests.helpers import make_config
+    from transcriber.daemon import default_settings, engine_options, worker_limits
+    from transcriber.errors import JobError
+    from transcriber.logs import configure_logging
+    from transcriber.worker import run_once
     configure_logging("INFO")
-    capture_native_output()
-    from whisperx.log_utils import get_logger  # installs WhisperX's own handler and format
-    quiet_libraries()
-    get_logger("whisperx.asr").warning("from the whisperx logger")
-    get_logger("whisperx.vads")  # a later module asks again: no second handler of its own
-    logging.getLogger("whisperx.vads").warning("from a later whisperx module")
-    warnings.warn("a python warning")
-    print("a stray print", flush=True)
-    os.write(2, b"raw bytes on fd 2\\n")
-    import ctranslate2
-    ctranslate2.set_log_level(logging.INFO)
-    ctranslate2.models.Whisper({str(MODELS_DIR / "tiny.en")!r}, device="cpu", compute_type="default")
+    folder, audio = Path(sys.argv[1]), Path(sys.argv[2])
+    config = make_config(folder)
+    try:
+        run_once(NoisyEngine, engine_options(config), worker_limits(config), audio, default_settings(config), 60)
+        logging.getLogger("Test").info("done")
+    except JobError as exc:
+        logging.getLogger("Test").error("failed: %s: %s", exc.code, exc.message)
     try:
         1 / 0
     except ZeroDivisionError:
         logging.getLogger("Test").exception("a traceback")
-    logging.getLogger("Test").info("done")
-    import time; time.sleep(0.5)  # the reader thread logs the last lines
 """)
 
 
-def test_every_kind_of_output_comes_out_in_the_log_format() -> None:
-    done = subprocess.run([sys.executable, "-W", "always", "-c", CHILD], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+def run(tmp_path: Path, name: str) -> str:
+    audio = write_tone(tmp_path / name)
+    done = subprocess.run([sys.executable, "-W", "always", "-c", DAEMON_SIDE, str(tmp_path), str(audio)],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    strays = [line for line in lines + done.stderr.splitlines() if not LINE.match(line)]
-    assert not strays, "\n".join(strays)
-    text = done.stdout
-    for expected in ("[whisperx.asr] from the whisperx logger", "[whisperx.vads] from a later whisperx module",
-                     "[py.warnings]", "a python warning", "[Native] a stray print", "[Native] raw bytes on fd 2",
-                     "[Native] [", "ctranslate2", "] [Test] ZeroDivisionError: division by zero",
-                     "[Test] done"):
-        assert expected in text, (expected, text)
+    strays = [line for line in done.stdout.splitlines() + done.stderr.splitlines() if not LINE.match(line)]
+    assert not strays, "lines outside the log format:\n" + "\n".join(strays[:20])
+    return done.stdout
+
+
+def test_every_kind_of_worker_output_comes_out_in_the_log_format(tmp_path: Path) -> None:
+    text = run(tmp_path, "noisy.wav")
+    for expected in ("[whisperx.asr] from the whisperx logger", "[py.warnings]", "a python warning",
+                     "[oneshot-worker] a stray print", "[oneshot-worker] native line 4999", "[ctranslate2]",
+                     "] [Test] ZeroDivisionError: division by zero", "[Test] done"):
+        assert expected in text, expected
+
+
+def test_a_crashing_workers_last_words_are_logged(tmp_path: Path) -> None:
+    text = run(tmp_path, "noisy-abort.wav")
+    assert "[oneshot-worker] last words before the crash" in text
+    assert "[ERROR] [Test] failed: worker_crashed" in text
+    assert "Fatal Python error: Aborted" in text  # faulthandler's report, through the same pipe

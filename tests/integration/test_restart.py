@@ -167,5 +167,8 @@ def test_a_request_waiting_for_its_file_is_released_after_a_restart(start_daemon
     first.submit("copied-across-restart.wav", complete=False)
     assert first.job("copied-across-restart.wav").waiting_for_file
     first.stop(grace_seconds=0)
-    start_daemon()
+    second = start_daemon({"watch": {"stability_seconds": 2, "close_settle_seconds": 2}})
+    job = second.job("copied-across-restart.wav")
+    assert job is not None and job.waiting_for_file, "queued before the watcher found the file complete"
+    assert second.queue_position("copied-across-restart.wav") is None
     wait_for(lambda: result_of(shared, "copied-across-restart.wav"), what="the result after the restart")

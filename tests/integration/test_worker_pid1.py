@@ -3,6 +3,7 @@ worker that cannot stay up turns /health unhealthy (issue 13, point 1)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_engine import DyingAtStartEngine
-from tests.helpers import REPO, wait_for, write_tone
+from tests.helpers import REPO, in_progress_of, wait_for, write_tone
 
 PID1_SCRIPT = textwrap.dedent("""
     import os, sys
@@ -30,7 +31,8 @@ PID1_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare (always on Debian)")
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                    reason="a pid namespace needs util-linux unshare and root (both in CI)")
 def test_a_worker_stays_up_under_a_daemon_that_is_pid_1(tmp_path: Path) -> None:
     # Regression: "if os.getppid() == 1: exit" made every worker of a daemon running
     # as pid 1 (plain `docker run`, no --init) exit at start: worker_crashed for every file.
@@ -55,3 +57,19 @@ def test_health_is_unhealthy_when_no_worker_can_stay_up(start_api) -> None:
     assert body["status"] == "unhealthy"
     assert "exit code 0" in body["worker"][0]["last_death"]
     assert harness.client.get("/health").status_code == 503
+
+
+def test_a_worker_that_cannot_start_costs_a_good_file_no_attempt(start_daemon, shared: Path) -> None:
+    # The image's workers exited at start and every file reached manual_review/ after
+    # three "worker_crashed" attempts; the host's trouble is not the file's.
+    start_daemon({"processing": {"max_retry_attempts": 2}}, engine=DyingAtStartEngine)
+    write_tone(shared / "good.wav")
+
+    def start_failures() -> list[dict] | None:
+        sidecar = in_progress_of(shared, "good.wav") or {}
+        tries = [a for a in sidecar.get("attempts", []) if (a.get("error") or {}).get("code") == "worker_start_failed"]
+        return tries if len(tries) >= 3 else None
+
+    tries = wait_for(start_failures, timeout=60, what="three failed worker starts")
+    assert all(attempt["status"] == "interrupted" for attempt in tries)
+    assert not (shared / "manual_review" / "good.wav").exists()

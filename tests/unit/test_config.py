@@ -150,5 +150,6 @@ def test_whisperx_debug_is_the_default_debug_flag(tmp_path: Path) -> None:
 
     path = tmp_path / "config.yaml"
     path.write_text("whisperx: {debug: true}\n")
-    assert default_settings(load_config(path, environ={})).debug is True
+    config = load_config(path, environ={})
+    assert default_settings(config).debug is True and config.api.debug is True  # what the API reads
     assert default_settings(load_config(None, environ={})).debug is False

@@ -102,6 +102,7 @@ def test_a_rendering_that_cannot_be_written_does_not_fail_the_job(tmp_path: Path
         real(path, data, durable, sync_folder)
 
     monkeypatch.setattr(sidecars, "write_bytes_atomic", full_for_srt)
+    (tmp_path / "a.wav.srt").write_text("an earlier run's subtitles")  # would now be the wrong text
     job = running_job(store, tmp_path)
     store.complete(job, RESULT)
     assert json.loads((tmp_path / "a.wav.result").read_text(encoding="utf-8")) == RESULT
