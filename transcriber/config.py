@@ -19,14 +19,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from transcriber.errors import ConfigError
+from transcriber.formats import FILE_FORMATS
 
 DEFAULT_AUDIO_EXTENSIONS = (
     "mp3", "wav", "m4a", "ogg", "oga", "opus", "webm", "flac", "aac", "wma", "mp4", "mkv", "mov",
 )
 
 COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32", "default")
-# What ``output.write_formats`` may ask for: the renderings of formats.py, plus the JSON itself.
-WRITE_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
 
 
 class _Section(BaseModel):
@@ -132,7 +131,7 @@ class ModelsConfig(_Section):
 class OutputConfig(_Section):
     json_indent: int | None = Field(2, ge=0)
     # Renderings written next to the .result (call.mp3.srt, …), as subtitle daemons do.
-    write_formats: tuple[Literal[WRITE_FORMATS], ...] = ()  # type: ignore[valid-type]
+    write_formats: tuple[Literal[FILE_FORMATS], ...] = ()  # type: ignore[valid-type]
 
 
 class LoggingConfig(_Section):

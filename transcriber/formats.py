@@ -13,7 +13,7 @@ from typing import Any
 
 Segments = list[dict[str, Any]]
 
-# What may be written beside a ``.result`` (config.WRITE_FORMATS is the same list).
+# What may be written beside a ``.result``: what ``output.write_formats`` accepts.
 FILE_FORMATS = ("txt", "srt", "vtt", "tsv", "json")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import write_tone
 from transcriber import formats, sidecars
-from transcriber.config import DEFAULT_AUDIO_EXTENSIONS, WRITE_FORMATS
+from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
 from transcriber.errors import AudioDecodeError
 from transcriber.folder import SharedFolder, is_audio_name
 from transcriber.jobs import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
@@ -30,7 +30,6 @@ RESULT = {
 
 
 def test_the_formats_that_may_be_written_are_the_configurable_ones() -> None:
-    assert formats.FILE_FORMATS == WRITE_FORMATS
     assert set(formats.FILE_FORMATS) == {*formats.RENDERERS, "json"}
 
 
@@ -38,7 +37,7 @@ def test_the_formats_that_may_be_written_are_the_configurable_ones() -> None:
                                   "CALL.MP3.SRT"])
 def test_renderings_never_become_jobs_even_when_their_format_is_an_audio_extension(name: str) -> None:
     assert not is_audio_name(name, DEFAULT_AUDIO_EXTENSIONS)
-    assert not is_audio_name(name, (*DEFAULT_AUDIO_EXTENSIONS, *WRITE_FORMATS))
+    assert not is_audio_name(name, (*DEFAULT_AUDIO_EXTENSIONS, *formats.FILE_FORMATS))
 
 
 def test_a_file_of_a_rendering_format_without_an_audio_name_before_it_still_counts() -> None:
@@ -50,11 +49,11 @@ def test_a_file_of_a_rendering_format_without_an_audio_name_before_it_still_coun
 
 
 def test_the_snapshot_sees_renderings_as_neither_audio_nor_sidecars(tmp_path: Path) -> None:
-    folder = SharedFolder(tmp_path, (*DEFAULT_AUDIO_EXTENSIONS, *WRITE_FORMATS))
+    folder = SharedFolder(tmp_path, (*DEFAULT_AUDIO_EXTENSIONS, *formats.FILE_FORMATS))
     folder.prepare()
     write_tone(tmp_path / "a.wav")
     (tmp_path / "a.wav.result").write_text("{}")
-    for fmt in WRITE_FORMATS:
+    for fmt in formats.FILE_FORMATS:
         (tmp_path / f"a.wav.{fmt}").write_text("x")
     snapshot = folder.snapshot()
     assert set(snapshot.audio) == {"a.wav"}
