@@ -25,12 +25,14 @@ RESULTS = REPO / "bench" / "results"
 
 
 class PeakMemory(threading.Thread):
-    """Samples the resident memory of a process tree every 50 ms."""
+    """Samples the resident memory of a process tree every 50 ms; ``at_peak`` is
+    how the highest sample divides between the processes (``role``)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.root = psutil.Process(pid)
         self.peak = 0
+        self.at_peak: dict[str, float] = {}
         self.samples: list[tuple[float, int]] = []
         self.done = threading.Event()
         self.start()
@@ -41,13 +43,16 @@ class PeakMemory(threading.Thread):
                 processes = [self.root, *self.root.children(recursive=True)]
             except psutil.Error:
                 continue
-            total = 0
+            total, parts = 0, {}
             for process in processes:
                 try:
-                    total += process.memory_info().rss
+                    rss, name = process.memory_info().rss, role(process, self.root)
                 except psutil.Error:
                     continue
-            self.peak = max(self.peak, total)
+                total += rss
+                parts[name] = parts.get(name, 0) + rss
+            if total > self.peak:
+                self.peak, self.at_peak = total, {name: mb(rss) for name, rss in parts.items()}
             self.samples.append((time.monotonic(), total))
 
     def stop(self) -> float:
@@ -58,6 +63,14 @@ class PeakMemory(threading.Thread):
 
 def mb(value: float) -> float:
     return round(value / 2**20, 1)
+
+
+def role(process: psutil.Process, root: psutil.Process) -> str:
+    """daemon (the process started), worker (multiprocessing's spawn), or the program's name (ffmpeg)."""
+    if process.pid == root.pid:
+        return "daemon"
+    command = " ".join(process.cmdline())
+    return "worker" if "spawn_main" in command else process.name()
 
 
 class Daemon:

@@ -93,6 +93,8 @@ class ProcessingConfig(_Section):
     retry_backoff_max_seconds: float = Field(900.0, ge=0)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     worker_memory_limit_mb: int = Field(4096, ge=256)
+    # after a job, its freed heap given back, a worker holding more is restarted warm; 0: off
+    worker_idle_memory_limit_mb: int = Field(1400, ge=0)
     worker_nice: int = Field(10, ge=0, le=19)
     progress_interval_seconds: float = Field(1.0, gt=0)
     # false keeps what interrupted atomic writes left behind (``.tmp-*``), for a

@@ -71,6 +71,7 @@ def worker_limits(config: Config) -> WorkerLimits:
         model_load_timeout_seconds=config.processing.model_load_timeout_seconds,
         nice=config.processing.worker_nice,
         log_level=config.logging.level,
+        idle_memory_limit_mb=config.processing.worker_idle_memory_limit_mb,
     )
 
 

@@ -9,6 +9,7 @@ Exceptions from WhisperX are classified here into the job error hierarchy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 import math
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from transcriber.audio import Clip
+from transcriber.audio import SAMPLE_RATE, Clip, probe_seconds
 from transcriber.errors import EngineError, JobError, ModelError, ModelUnavailableError, OutOfMemoryError
 from transcriber.jobs import Stage, TranscriptionSettings
 from transcriber.logs import quiet_libraries
@@ -32,6 +33,8 @@ log = logging.getLogger("Engine")
 
 ProgressReporter = Callable[[Stage, float], None]
 VAD_BATCH_SIZE = 8
+WINDOW_SECONDS = 600.0  # longer files are decoded and transcribed this much at a time (_Windows)
+CHUNK_SECONDS = 30  # WhisperX's chunk_size: the VAD's speech is merged into chunks this long at most
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,15 @@ class WhisperXEngine:
     def verify(settings: TranscriptionSettings, options: EngineOptions) -> None:
         resolve_model(settings.model_size, Path(options.models_dir), options.allow_download)
 
+    @property
+    def window_seconds(self) -> float | None:
+        """How much of a long file to decode at a time (``audio.load``); None: whole files.
+
+        Alignment and diarization work on the whole recording, so with either
+        on, files are decoded whole, and memory grows with their length again.
+        """
+        return None if self.options.align or self.options.diarize else WINDOW_SECONDS
+
     def is_loaded(self, settings: TranscriptionSettings) -> bool:
         return settings.engine_key() in self._pipelines
 
@@ -122,25 +134,33 @@ class WhisperXEngine:
 
     def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
         try:
-            return self._transcribe(clip.samples, settings, report)
+            return self._transcribe(clip, settings, report)
         except JobError:
             raise
         except Exception as exc:  # the engine boundary: classify whatever WhisperX raised
             raise classify_engine_exception(exc) from exc
 
-    def _transcribe(self, samples: np.ndarray, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
+    def _transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
         if settings.engine_key() not in self._pipelines:
             report(Stage.LOADING_MODEL, 0.0)
             self.load(settings)
         pipeline = self._pipelines[settings.engine_key()]
         pipeline.options = dataclasses.replace(pipeline.options, temperatures=[settings.temperature])
+        samples = clip.samples
         language, probability = self._language(pipeline, samples, settings)
         report(Stage.TRANSCRIBING, 0.0)
-        with _reporting_vad_batches(pipeline, report):
-            output = pipeline.transcribe(
-                samples, batch_size=self.options.batch_size, language=language,
-                progress_callback=lambda percent: report(Stage.TRANSCRIBING, percent),
-            )
+        windows = _Windows.of(pipeline) if clip.rest is not None else None
+        if clip.rest is not None and windows is None:
+            samples = np.concatenate([samples, clip.rest.read_all()])  # whole after all
+        # the VAD's reports keep the progress so far (0 % before the recognition of a whole file begins)
+        with _reporting_vad_batches(pipeline, lambda stage, _: report(stage, windows.percent if windows else 0.0)):
+            if windows is not None:
+                output = windows.transcribe(clip, language, self.options.batch_size, report)
+            else:
+                output = pipeline.transcribe(
+                    samples, batch_size=self.options.batch_size, language=language,
+                    progress_callback=lambda percent: report(Stage.TRANSCRIBING, percent),
+                )
         segments = [_clean_segment(s) for s in output["segments"]]
         warnings: list[str] = []
         if self.options.align and segments:
@@ -181,6 +201,8 @@ class WhisperXEngine:
         except (OSError, ValueError) as exc:
             raise ModelUnavailableError(f"model {settings.model_size!r} could not be loaded: {exc}") from exc
         _limit_vad_batch(pipeline)
+        if settings.device == "cpu":
+            _encode_one_at_a_time(pipeline)
         return pipeline
 
     def _language(
@@ -242,6 +264,224 @@ def _limit_vad_batch(pipeline: Any) -> None:
         inference.batch_size = VAD_BATCH_SIZE
     else:
         log.warning("WhisperX's VAD has changed shape; its batch size stays at the default")
+
+
+class _Windows:
+    """A long file transcribed a window (``WINDOW_SECONDS``) at a time, with the
+    very segments WhisperX finds in the whole file.
+
+    Decoded whole, an hour held 220 MB of samples through the VAD and the
+    recognition, and the decoder twice that for a moment (docs/PERFORMANCE.md,
+    memory); a window at a time, memory does not grow with the length.  Cut
+    anywhere, windows would change what is recognised: the VAD sees less
+    context at a cut, and WhisperX merges speech into 30-second chunks from
+    the start of whatever it is given.  So:
+
+    - the VAD's scores are kept for the whole file (a frame every 17 ms: an
+      hour is 0.8 MB).  It slides a model over windows ``step`` apart and
+      scores frames ``frame`` apart: run on a window that starts at a
+      multiple of both (``grid``, 13.5 s), it scores every frame bit for bit
+      as over the whole file, except within ``context`` of the window's ends;
+      each window is scored from ``2 * context`` before the previous one's end,
+      and its scores replace those that were not exact yet;
+    - WhisperX's chunks are merged from those scores, from the file's start,
+      each window; the chunks already decided (``_final``) and not yet
+      recognised are recognised, from the window's samples addressed by the
+      file's sample numbers (``_FileSamples``), so their times are the file's;
+    - a window keeps the samples from the first chunk still undecided (at
+      most a minute) and is filled up with the next ones.
+    """
+
+    def __init__(self, pipeline: Any, step: int, frame: int, context: int) -> None:
+        self.pipeline = pipeline
+        self.vad = pipeline.vad_model
+        self.frame = frame  # samples
+        self.grid = math.lcm(step, frame)  # samples
+        self.context = context  # samples of audio the VAD needs on each side of a frame
+        self.context_frames = math.ceil(context / frame) + 1
+        # How long before a window's end its chunks are decided: the context, the
+        # look-ahead of a split of long speech (half a chunk), and a second more.
+        self.settled = context / SAMPLE_RATE + CHUNK_SECONDS / 2 + 1.0
+        # A window keeps at most ``settled`` + a chunk + the grid of the previous one
+        # (~66 s): twice that at least, so that each brings as much new audio.
+        self.window = max(round(WINDOW_SECONDS * SAMPLE_RATE),
+                          2 * (round((self.settled + CHUNK_SECONDS) * SAMPLE_RATE) + self.grid))
+        self.percent = 0.0  # of the file recognised, as far as its length is known
+
+    @classmethod
+    def of(cls, pipeline: Any) -> _Windows | None:
+        """None when WhisperX's VAD no longer has the shape this relies on (whole files then)."""
+        inference = _vad_inference(pipeline)
+        try:
+            from whisperx.vads import Pyannote
+
+            step = round(inference.step * SAMPLE_RATE)
+            frame = round(inference.model.receptive_field.step * SAMPLE_RATE)
+            context = round((inference.duration + 2 * inference.step) * SAMPLE_RATE)
+            assert isinstance(pipeline.vad_model, Pyannote) and step > 0 and frame > 0
+            assert {"vad_onset", "vad_offset"} <= set(pipeline._vad_params)
+        except (AttributeError, AssertionError, ImportError, TypeError):
+            log.warning("WhisperX's VAD has changed shape; long files are decoded whole")
+            return None
+        return cls(pipeline, step, frame, context)
+
+    def transcribe(self, clip: Clip, language: str, batch_size: int, report: ProgressReporter) -> dict[str, Any]:
+        rest = clip.rest
+        assert rest is not None
+        total = probe_seconds(clip.path)
+        buffer = clip.samples  # its array holds every window
+        if buffer.size < self.window:
+            buffer = np.concatenate([buffer, np.empty(self.window - buffer.size, np.float32)])
+        filled = rest.read_into(buffer, clip.samples.size)
+        start = 0  # the file's sample at buffer[0]
+        scored = 0  # the next pass of the VAD starts at this sample of the file
+        scores, frames = np.empty((0, 1), np.float32), None
+        done = 0  # chunks recognised
+        segments: list[dict[str, Any]] = []
+        while True:
+            last, end = rest.ended, start + filled
+            scores, frames = self._score(buffer[scored - start:filled], scored, scores, frames)
+            chunks = self._merge(scores, frames)
+            final = len(chunks) if last else self._final(chunks, end / SAMPLE_RATE)
+            if final > done:
+                segments += self._recognise(_FileSamples(buffer[:filled], start), chunks[done:final], language,
+                                            batch_size, total, report)
+                done = final
+            if last:
+                return {"segments": segments, "language": language}
+            scored = self._on_grid(end - 2 * self.context)
+            keep = self._on_grid(min(round(self._pending(chunks, done, end / SAMPLE_RATE) * SAMPLE_RATE), scored))
+            buffer[:end - keep] = buffer[keep - start:filled]
+            filled = rest.read_into(buffer, end - keep)
+            start = keep
+
+    def _on_grid(self, sample: int) -> int:
+        return max(sample // self.grid * self.grid, 0)
+
+    def _score(
+        self, samples: np.ndarray, at: int, scores: np.ndarray, frames: Any,
+    ) -> tuple[np.ndarray, Any]:
+        """The file's VAD scores, with those of ``samples`` (from the file's sample ``at``, on the grid)."""
+        piece = self.vad({"waveform": self.vad.preprocess_audio(samples), "sample_rate": SAMPLE_RATE})
+        if at == 0:
+            return piece.data, piece.sliding_window
+        first = at // self.frame + self.context_frames  # the file's frame where the exact new scores begin
+        return np.concatenate([scores[:first], piece.data[self.context_frames:]]), frames
+
+    def _merge(self, scores: np.ndarray, frames: Any) -> list[dict[str, Any]]:
+        """WhisperX's chunks, from the file's start (times in the file's seconds)."""
+        from pyannote.core import SlidingWindowFeature
+
+        params = self.pipeline._vad_params
+        if not np.any(scores > params["vad_onset"]):
+            return []  # merge_chunks would warn of "no active speech"
+        return self.vad.merge_chunks(SlidingWindowFeature(scores, frames), CHUNK_SECONDS,
+                                     onset=params["vad_onset"], offset=params["vad_offset"])
+
+    def _final(self, chunks: list[dict[str, Any]], seconds: float) -> int:
+        """How many of ``chunks`` (merged from audio up to ``seconds``) the whole file has too.
+
+        A chunk is decided once the speech after it is (WhisperX closed it
+        because that speech would make it longer than ``CHUNK_SECONDS``), or
+        once no speech after the settled part could join it.
+        """
+        settled = seconds - self.settled
+        count = 0
+        for index, chunk in enumerate(chunks):
+            following = chunks[index + 1]["segments"][0] if index + 1 < len(chunks) else None
+            if not ((following is not None and following[1] <= settled)
+                    or (chunk["end"] <= settled and settled - chunk["start"] >= CHUNK_SECONDS)):
+                break
+            count += 1
+        return count
+
+    def _pending(self, chunks: list[dict[str, Any]], done: int, seconds: float) -> float:
+        """Where the first chunk not recognised yet starts, or can start at the earliest (seconds)."""
+        settled = seconds - self.settled
+        if done < len(chunks) and chunks[done]["start"] <= settled:
+            return float(chunks[done]["start"])
+        return settled
+
+    def _recognise(
+        self, samples: _FileSamples, chunks: list[dict[str, Any]], language: str, batch_size: int,
+        total: float | None, report: ProgressReporter,
+    ) -> list[dict[str, Any]]:
+        def progress(percent: float) -> None:
+            done = chunks[min(max(round(percent * len(chunks) / 100) - 1, 0), len(chunks) - 1)]["end"]
+            self.percent = round(min(100.0 * done / total, 99.9), 1) if total else 0.0
+            report(Stage.TRANSCRIBING, self.percent)
+
+        self.pipeline.vad_model = _planned_vad()(chunks)
+        try:
+            output = self.pipeline.transcribe(samples, batch_size=batch_size, language=language,
+                                              progress_callback=progress)
+        finally:
+            self.pipeline.vad_model = self.vad
+        return output["segments"]
+
+
+class _FileSamples:
+    """A window's samples, sliced by the file's sample numbers: WhisperX cuts each chunk
+    out of the audio it is given (``audio[f1:f2]``), computed from the file's times."""
+
+    def __init__(self, samples: np.ndarray, start: int) -> None:
+        self.samples = samples
+        self.start = start
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        assert index.start >= self.start and index.step is None, (index, self.start)
+        return self.samples[index.start - self.start:index.stop - self.start]
+
+
+@functools.cache
+def _planned_vad() -> type:
+    """A WhisperX VAD that hands ``transcribe`` the chunks ``_Windows`` chose (built
+    here: WhisperX is imported in the worker only)."""
+    from whisperx.vads import Vad
+
+    class Planned(Vad):
+        def __init__(self, chunks: list[dict[str, Any]]) -> None:
+            super().__init__(0.5)
+            self.chunks = chunks
+
+        @staticmethod
+        def preprocess_audio(audio: np.ndarray) -> None:
+            return None
+
+        def __call__(self, _: Any) -> list[dict[str, Any]]:
+            return self.chunks
+
+        def merge_chunks(self, chunks: list[dict[str, Any]], *_: Any, **__: Any) -> list[dict[str, Any]]:
+            return chunks
+
+    return Planned
+
+
+def _encode_one_at_a_time(pipeline: Any) -> None:
+    """Run Whisper's encoder on one 30-second chunk at a time, the decoder still
+    on the whole batch (``whisperx.batch_size`` chunks).
+
+    On a CPU, CTranslate2's encoder holds the attention of every chunk of the
+    batch at once: +390 MB at the peak for a batch of 4, +140 MB one at a time,
+    and no slower (4.0 s against 4.5 s for four chunks).  Each chunk is encoded
+    by itself in a batch too (int8 matrix products, row by row), so the output
+    is the same bit for bit, and so are the transcripts (docs/PERFORMANCE.md,
+    memory).
+    """
+    model = getattr(pipeline, "model", None)
+    encode = getattr(model, "encode", None)
+    if encode is None or not hasattr(model, "generate_segment_batched"):
+        log.warning("WhisperX's model has changed shape; it encodes whole batches at once")
+        return
+    import ctranslate2
+
+    def encode_each(features: np.ndarray) -> Any:
+        if features.ndim < 3 or features.shape[0] == 1:
+            return encode(features)
+        encoded = np.concatenate([np.asarray(encode(features[n:n + 1])) for n in range(features.shape[0])])
+        return ctranslate2.StorageView.from_array(encoded)  # keeps ``encoded`` alive while it is used
+
+    model.encode = encode_each
 
 
 @contextmanager

@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-LONG_FILE_SECONDS = 600  # heaps are trimmed for files this long: short ones leave little to give back
+LONG_FILE_SECONDS = 600  # heaps are trimmed through files this long (``trimming``)
 TRIM_EVERY_SECONDS = 2.0  # while a long file is transcribed
+TRIM_AFTER_SECONDS = 60.0  # after a file this long, the heap is trimmed before the reply (``trim_after_job``)
+IDLE_TRIM_SECONDS = 1.0  # after a shorter one, once the worker has been idle this long
 EXEMPT_EVERY_SECONDS = 3600.0  # the daemon's long-lived objects from its collector (below)
 
 
@@ -42,15 +44,40 @@ def give_back_freed() -> None:
 
     glibc keeps freed heap memory for reuse, but the VAD's and the
     recognition's buffers leave it too fragmented to reuse: on an hour, the
-    worker held 1.4 GB more than it used by the end of the VAD, and ~700 MB
-    after the file.  Only for long files (``LONG_FILE_SECONDS``): the trim,
-    and the page faults of re-growing the heap, cost a short clip more time
-    than it saves memory (~0.2 s a clip, bench/throughput).
+    worker held 1.4 GB more than it used by the end of the VAD, ~300 MB after
+    it, and a 5-minute file left ~130 MB (docs/PERFORMANCE.md, memory).  A
+    trim takes 3-15 ms in the worker.
     """
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
         return
+
+
+def trim_after_job(seconds: float, idle_limit_mb: int) -> bool:
+    """Trim now, before the worker replies, after a file of ``TRIM_AFTER_SECONDS``
+    or more, or when the worker holds more than ``idle_limit_mb``; True if so.
+
+    Before the reply, so that the memory the daemon checks against the idle
+    ceiling (``processing.worker_idle_memory_limit_mb``) is what the worker
+    keeps.  A few milliseconds against at least a few seconds of work.  After
+    a shorter file the worker trims once it has been idle for
+    ``IDLE_TRIM_SECONDS`` instead (worker_main): a queue of short clips is not
+    held up at all, and an idle worker still holds no freed heap.
+    """
+    if seconds >= TRIM_AFTER_SECONDS or (idle_limit_mb and resident_bytes() > idle_limit_mb * 2**20):
+        give_back_freed()
+        return True
+    return False
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def trimming(report: Callable[..., Any]) -> Callable[..., Any]:

@@ -115,6 +115,7 @@ class WorkerLimits:
     nice: int = 0
     log_level: str = "INFO"
     log_to_stderr: bool = False
+    idle_memory_limit_mb: int = 0  # processing.worker_idle_memory_limit_mb; 0: none
 
 
 def worker_main(
@@ -131,9 +132,16 @@ def worker_main(
     redirect_output(output)  # CTranslate2's warnings, progress bars, tracebacks: in the log's format
     engine = factory(options)
     conn.send(WorkerReady(time.time()))
+    trim_when_idle = False  # a job's freed heap is still held
     while True:
-        if not conn.poll(limits.idle_unload_seconds if engine.loaded_models() else None):
+        if trim_when_idle:
+            trim_when_idle = False
+            if not conn.poll(heap.IDLE_TRIM_SECONDS):
+                heap.give_back_freed()  # idle: nobody waits for it
+                continue
+        elif not conn.poll(limits.idle_unload_seconds if engine.loaded_models() else None):
             engine.unload()
+            heap.give_back_freed()
             conn.send(ModelsUnloaded())
             continue
         try:
@@ -142,11 +150,11 @@ def worker_main(
             return
         if isinstance(request, LoadRequest):
             _serve_load(conn, engine, request)
+            heap.give_back_freed()  # the imports' and the loader's garbage: ~30 MB, once
         elif isinstance(request, TranscribeRequest):
-            reply = _serve_transcribe(conn, engine, request, limits.progress_interval_seconds)
+            reply, seconds = _serve_transcribe(conn, engine, request, limits.progress_interval_seconds)
+            trim_when_idle = not heap.trim_after_job(seconds, limits.idle_memory_limit_mb)
             conn.send(reply)
-            if isinstance(reply, TranscribeDone) and reply.duration_seconds >= heap.LONG_FILE_SECONDS:
-                heap.give_back_freed()
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -191,24 +199,34 @@ def _ensure_loaded(conn: Connection, engine: Engine, settings: TranscriptionSett
 
 def _serve_transcribe(
     conn: Connection, engine: Engine, request: TranscribeRequest, interval: float,
-) -> TranscribeDone | TranscribeFailed:
+) -> tuple[TranscribeDone | TranscribeFailed, float]:
+    """The reply, and the seconds of audio decoded for it."""
     report = _throttled_reporter(conn, request.job_id, interval)
+    clip: audio.Clip | None = None
     try:
         report(Stage.LOADING_AUDIO, 0.0)
-        clip = audio.load(Path(request.path))
+        # An engine that transcribes long files a window at a time gets them a window at a time.
+        clip = audio.load(Path(request.path), getattr(engine, "window_seconds", None))
         if not engine.is_loaded(request.settings):
             report(Stage.LOADING_MODEL, 0.0)
             _ensure_loaded(conn, engine, request.settings)
-        if clip.seconds >= heap.LONG_FILE_SECONDS:
+        if clip.rest is not None or clip.seconds >= heap.LONG_FILE_SECONDS:
             report = heap.trimming(report)
         transcript = engine.transcribe(clip, request.settings, report)
     except JobError as exc:
-        return TranscribeFailed(request.job_id, exc.code, exc.message)
+        return TranscribeFailed(request.job_id, exc.code, exc.message), _seconds(clip)
     except Exception as exc:  # the last line of defence: classify, never die silently
         error = classify_engine_exception(exc)
         log.exception("Unexpected engine failure")
-        return TranscribeFailed(request.job_id, error.code, error.message)
-    return TranscribeDone(request.job_id, transcript, round(clip.seconds, 3))
+        return TranscribeFailed(request.job_id, error.code, error.message), _seconds(clip)
+    finally:
+        if clip is not None:
+            clip.close()  # ffmpeg, should a long file's job end early
+    return TranscribeDone(request.job_id, transcript, round(clip.seconds, 3)), clip.seconds
+
+
+def _seconds(clip: audio.Clip | None) -> float:
+    return clip.seconds if clip is not None else 0.0
 
 
 def _throttled_reporter(conn: Connection, job_id: str, interval: float):  # type: ignore[no-untyped-def]
@@ -293,6 +311,10 @@ class WorkerHandle:
         self._ready = False  # WorkerReady seen from the current process
         self.deaths_in_a_row = 0  # deaths at start or while idle since it last answered a job or loaded a model
         self.last_death: str | None = None
+        self.jobs_answered = 0  # by the current process
+        self.idle_recycles = 0  # processes replaced for worker_idle_memory_limit_mb
+        self._replaces_idle_recycled = False  # the current process replaced one over that ceiling
+        self.idle_limit_given_up = False  # the ceiling is below what one job leaves: not applied
         self.on_model_load: Callable[[ModelLoaded], None] | None = None  # the audit trail
 
     @property
@@ -338,6 +360,7 @@ class WorkerHandle:
                          name=f"{self.name}-output", daemon=True).start()
         self._process, self._conn, self._ready = process, parent_conn, False
         self.starts += 1
+        self.jobs_answered = 0
         log.info("Started %s (pid %s)", self.name, process.pid)
 
     def ensure_started(self) -> None:
@@ -466,6 +489,18 @@ class WorkerHandle:
         self._discard()
 
     def _recycle_if_bloated(self) -> None:
+        """After each job: restart (warm) a worker that keeps too much memory.
+
+        ``worker_memory_limit_mb`` is the hard limit.  Below it, the idle
+        ceiling ``worker_idle_memory_limit_mb``: the worker has given its freed
+        heap back before replying (``heap.trim_after_job``), so what it holds
+        over the ceiling it keeps for good (a leak, a heap that trimming cannot
+        shrink), and the next long file would add its peak on top of it.  Never
+        a restart per job: when the fresh worker that replaced one is over the
+        ceiling again after its first job, the ceiling is below what the model
+        and one job need, and it is no longer applied (logged once).
+        """
+        self.jobs_answered += 1
         used = self.memory_bytes()
         if used > self.memory_limit_bytes:
             log.warning(
@@ -473,6 +508,26 @@ class WorkerHandle:
                 self.name, used // 2**20, self.memory_limit_bytes // 2**20,
             )
             self.kill("memory limit")
+            return
+        ceiling = self.limits.idle_memory_limit_mb * 2**20
+        if not ceiling or self.idle_limit_given_up or used <= ceiling:
+            self._replaces_idle_recycled = False
+            return
+        if self._replaces_idle_recycled and self.jobs_answered == 1:
+            self.idle_limit_given_up = True
+            log.warning(
+                "%s holds %d MB after one job even when fresh, over worker_idle_memory_limit_mb (%d MB): "
+                "the ceiling is too low for this model and is no longer applied",
+                self.name, used // 2**20, ceiling // 2**20,
+            )
+            return
+        log.warning(
+            "Recycling %s: %d MB resident after a job is over worker_idle_memory_limit_mb (%d MB)",
+            self.name, used // 2**20, ceiling // 2**20,
+        )
+        self.idle_recycles += 1
+        self.kill("idle memory limit")
+        self._replaces_idle_recycled = True
 
     def kill(self, reason: str) -> None:
         if self._process is None:

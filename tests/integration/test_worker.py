@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.fake_engine import FakeEngine, SlowStartingEngine
-from tests.helpers import make_config, write_tone
+from tests.fake_engine import BLOAT_MB, FakeEngine, SlowStartingEngine
+from tests.helpers import make_config, wait_for, write_tone
 from transcriber.daemon import default_settings, engine_options, worker_limits
 from transcriber.errors import JobTimeoutError
-from transcriber.worker import LoadRequest, _serve_load, run_once
+from transcriber.worker import LoadRequest, WorkerHandle, _serve_load, run_once
 
 
 def test_a_slow_worker_start_is_not_charged_to_the_file(tmp_path: Path) -> None:
@@ -45,3 +46,39 @@ def test_a_preload_cut_short_by_the_daemon_stopping_is_not_reported_as_a_fault(
     with caplog.at_level(logging.DEBUG, logger="Worker"):
         _serve_load(worker_end, FakeEngine(engine_options(config)), LoadRequest(default_settings(config)))
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_a_worker_that_keeps_memory_over_the_idle_ceiling_is_restarted_warm_but_never_per_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 13: a worker that held 1.9 GB between files was OOM-killed by the next long
+    # one.  The fake engine's *bloat* files keep 400 MB alive, as a leak would.
+    config = make_config(tmp_path, {"processing": {"worker_idle_memory_limit_mb": 256}})
+    assert worker_limits(config).idle_memory_limit_mb == 256
+    settings = default_settings(config)
+    worker = WorkerHandle(FakeEngine, engine_options(config), worker_limits(config),
+                          config.processing.worker_memory_limit_mb)
+    audio = write_tone(tmp_path / "call.wav")
+    bloat = write_tone(tmp_path / "bloat.wav")
+
+    def run(path: Path) -> str:
+        return worker.run("job", path, settings, 60, threading.Event(), lambda *_: None).transcript.text
+
+    try:
+        worker.preload(settings)
+        assert run(audio) == "call" and worker.starts == 1  # the fake worker holds ~60 MB: under it
+        first = worker.pid
+        assert run(bloat) == "bloat"
+        assert worker.starts == 2 and worker.pid != first and worker.idle_recycles == 1  # recycled
+        wait_for(lambda: (worker.drain(), worker.models_loaded)[1], what="the new worker warm")
+        assert worker.memory_bytes() < 256 * 2**20 < BLOAT_MB * 2**20
+
+        assert run(audio) == "call" and run(bloat) == "bloat"  # it leaked again, after its second job
+        assert worker.starts == 3 and not worker.idle_limit_given_up
+        with caplog.at_level(logging.WARNING, logger="Worker"):
+            assert run(bloat) == "bloat"  # a fresh worker over the ceiling after one job: no loop
+        assert worker.starts == 3 and worker.idle_limit_given_up
+        assert "is no longer applied" in caplog.text
+        assert run(bloat) == "bloat" and worker.starts == 3  # the hard limit (4 GB) still applies
+    finally:
+        worker.stop()

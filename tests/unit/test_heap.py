@@ -57,3 +57,23 @@ def test_long_lived_objects_leave_the_collector_and_their_cycles_are_collected_n
         assert node_alive() is None  # the next exemption thaws it first, and collects it
     finally:
         gc.unfreeze()
+
+
+def test_long_files_and_workers_over_the_idle_ceiling_are_trimmed_before_the_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[str] = []
+    resident = [1000 * 2**20]
+    monkeypatch.setattr(heap, "give_back_freed", lambda: trims.append("trim"))
+    monkeypatch.setattr(heap, "resident_bytes", lambda: resident[0])
+
+    assert heap.trim_after_job(heap.TRIM_AFTER_SECONDS, idle_limit_mb=0)  # a long file: always
+    assert not heap.trim_after_job(5.0, idle_limit_mb=0)  # a short one: later, once idle (worker_main)
+    assert not heap.trim_after_job(5.0, idle_limit_mb=1400)  # under the ceiling
+    resident[0] = 1500 * 2**20
+    assert heap.trim_after_job(5.0, idle_limit_mb=1400)  # over it: what the daemon checks must be trimmed
+    assert trims == ["trim", "trim"]
+
+
+def test_resident_memory_is_read_cheaply() -> None:
+    assert heap.resident_bytes() > 10 * 2**20  # a Python interpreter with pytest loaded
