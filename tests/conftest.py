@@ -13,9 +13,9 @@ import pytest
 from tests.fake_engine import FakeEngine
 from tests.helpers import make_config
 from tests.postgres import PostgresServer
-from transcriber.daemon import Daemon
-from transcriber.engine import EngineFactory
-from transcriber.server import ApiServer
+from transcriber.api.server import ApiServer
+from transcriber.engine.asr import EngineFactory
+from transcriber.scheduler.daemon import Daemon
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import time
 
-from transcriber.audio import Clip
-from transcriber.engine import EngineOptions, ProgressReporter, Transcript
-from transcriber.jobs import Stage, TranscriptionSettings
+from transcriber.domain.job import Stage, TranscriptionSettings
+from transcriber.engine.asr import EngineOptions, ProgressReporter, Transcript
+from transcriber.engine.audio import Clip
 
 SLOW_SECONDS = 3.0
 BLOAT_MB = 400

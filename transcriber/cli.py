@@ -17,19 +17,19 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from transcriber import heap
-from transcriber.capabilities import host_capabilities
+from transcriber.api.server import ApiServer, check_exposure
 from transcriber.config import Config, load_config
-from transcriber.daemon import Daemon, default_settings, engine_options, worker_limits
-from transcriber.engine import EngineFactory, WhisperXEngine
+from transcriber.domain.job import Source, new_job, start_attempt, succeed_attempt
+from transcriber.engine.asr import EngineFactory, WhisperXEngine
+from transcriber.engine.capabilities import host_capabilities
+from transcriber.engine.model_files import PACKAGED_MODELS, check_model_folder, install_models
 from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError, UnsupportedSettingError
-from transcriber.jobs import Source, new_job, start_attempt, succeed_attempt
+from transcriber.folder.results import build_result
+from transcriber.folder.sidecars import utc_now
 from transcriber.logs import configure_logging
-from transcriber.models import PACKAGED_MODELS, check_model_folder, install_models
-from transcriber.results import build_result
-from transcriber.server import ApiServer, check_exposure
-from transcriber.sidecars import utc_now
-from transcriber.worker import run_once
+from transcriber.scheduler.daemon import Daemon, default_settings, engine_options, worker_limits
+from transcriber.worker import heap
+from transcriber.worker.process import run_once
 
 log = logging.getLogger("Main")
 

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from transcriber.errors import ConfigError
-from transcriber.formats import FILE_FORMATS
+from transcriber.exports.formats import FILE_FORMATS
 
 DEFAULT_AUDIO_EXTENSIONS = (
     "mp3", "wav", "m4a", "ogg", "oga", "opus", "webm", "flac", "aac", "wma", "mp4", "mkv", "mov",

@@ -15,9 +15,9 @@ import pytest
 
 from tests.e2e.conftest import Speech
 from tests.helpers import REPO, in_progress_of, result_of, wait_for, word_error_rate, write_config, write_tone
-from transcriber.audio import load as load_audio
-from transcriber.engine import EngineOptions, WhisperXEngine
-from transcriber.jobs import Stage, TranscriptionSettings
+from transcriber.domain.job import Stage, TranscriptionSettings
+from transcriber.engine.asr import EngineOptions, WhisperXEngine
+from transcriber.engine.audio import load as load_audio
 
 pytestmark = pytest.mark.e2e
 

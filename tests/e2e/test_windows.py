@@ -9,10 +9,10 @@ import pytest
 
 from tests.e2e.conftest import Speech
 from tests.helpers import REPO
-from transcriber import engine as engine_module
-from transcriber.audio import load as load_audio
-from transcriber.engine import EngineOptions, WhisperXEngine, _Windows
-from transcriber.jobs import TranscriptionSettings
+from transcriber.domain.job import TranscriptionSettings
+from transcriber.engine import asr as engine_module
+from transcriber.engine.asr import EngineOptions, WhisperXEngine, _Windows
+from transcriber.engine.audio import load as load_audio
 
 pytestmark = pytest.mark.e2e
 

@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_config, write_tone
-from transcriber import api as api_module
+from transcriber.api import app as api_module
+from transcriber.api.server import check_exposure
+from transcriber.api.service import FileState, TranscriptionService
 from transcriber.config import load_config
+from transcriber.domain.job import Status
 from transcriber.errors import ConfigError
-from transcriber.jobs import Status
-from transcriber.server import check_exposure
-from transcriber.service import FileState, TranscriptionService
 
 
 def processing(harness, name: str) -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import in_progress_of, wait_for, write_tone
-from transcriber.capabilities import host_capabilities
-from transcriber.jobs import Status
+from transcriber.domain.job import Status
+from transcriber.engine.capabilities import host_capabilities
 
 SLOW_WINDOW = {"watch": {"stability_seconds": 2.0, "close_settle_seconds": 2.0}}
 

@@ -1,4 +1,4 @@
-"""Decoding with ffmpeg into arrays of their own, whole or a window at a time (transcriber/audio.py)."""
+"""Decoding with ffmpeg into arrays of their own, whole or a window at a time (transcriber/engine/audio.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import write_tone
-from transcriber import audio
+from transcriber.engine import audio
 from transcriber.errors import AudioDecodeError
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import wait_for
 from tests.postgres import PostgresServer
-from transcriber.database import Database, DatabaseUnavailable
+from transcriber.mirror.database import Database, DatabaseUnavailable
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.jobs import Source, Status
+from transcriber.domain.job import Source, Status
 
 
 def test_dropped_file_becomes_result_with_the_design_schema(start_daemon, shared: Path) -> None:
@@ -216,7 +216,7 @@ def test_moved_in_file_with_a_result_is_left_alone(start_daemon, shared: Path, t
 
 
 def _seconds_between(earlier: str, later: str) -> float:
-    from transcriber.sidecars import parse_time
+    from transcriber.folder.sidecars import parse_time
 
     return (parse_time(later) - parse_time(earlier)).total_seconds()
 
@@ -277,7 +277,7 @@ def test_a_settings_change_as_a_slot_takes_the_file_is_not_lost(start_daemon, sh
     import threading
     from dataclasses import replace
 
-    from transcriber.dispatcher import Slot
+    from transcriber.scheduler.dispatcher import Slot
 
     taken, release = threading.Event(), threading.Event()
     original = Slot._process

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.fake_engine import FailingWhileMarkedEngine
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber import formats
+from transcriber.exports import formats
 
 CONFIG = {"output": {"write_formats": ["srt", "txt"]}, "processing": {"max_retry_attempts": 2}}
 OWN = ("", ".in_progress", ".result", ".srt", ".txt")

@@ -20,10 +20,10 @@ DAEMON_SIDE = textwrap.dedent("""
     from pathlib import Path
     from tests.fake_engine import NoisyEngine
     from tests.helpers import make_config
-    from transcriber.daemon import default_settings, engine_options, worker_limits
+    from transcriber.scheduler.daemon import default_settings, engine_options, worker_limits
     from transcriber.errors import JobError
     from transcriber.logs import configure_logging
-    from transcriber.worker import run_once
+    from transcriber.worker.process import run_once
     configure_logging("INFO")
     folder, audio = Path(sys.argv[1]), Path(sys.argv[2])
     config = make_config(folder)

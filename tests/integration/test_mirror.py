@@ -10,8 +10,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.database import Database, EventRow, TaskRow, TranscriptionRow
-from transcriber.jobs import Status
+from transcriber.domain.job import Status
+from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
 
 
 def rows(url: str, sql: str, *params: object) -> list[dict]:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tests.helpers import result_of, wait_for, write_tone
-from transcriber import formats
+from transcriber.exports import formats
 
 RENDERINGS = {"output": {"write_formats": ["srt", "txt"]}}
 

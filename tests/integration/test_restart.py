@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import REPO, in_progress_of, result_of, wait_for, write_config, write_tone
 from transcriber.errors import AlreadyRunningError
-from transcriber.sidecars import format_time
+from transcriber.folder.sidecars import format_time
 
 
 def _sidecar(filename: str, status: str, attempts: list[dict], **extra: object) -> dict:
@@ -113,7 +113,7 @@ def test_a_forced_rerun_survives_a_restart(start_daemon, shared: Path) -> None:
 
 
 def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, shared: Path, tmp_path: Path) -> None:
-    from transcriber.jobs import Status
+    from transcriber.domain.job import Status
 
     daemon = start_daemon()
     write_tone(shared / "slow-shutdown.wav")
@@ -129,7 +129,7 @@ def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, share
 
 
 def test_graceful_shutdown_lets_a_short_job_finish(start_daemon, shared: Path) -> None:
-    from transcriber.jobs import Status
+    from transcriber.domain.job import Status
 
     daemon = start_daemon()
     write_tone(shared / "slow-finish.wav")

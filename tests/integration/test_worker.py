@@ -11,9 +11,9 @@ import pytest
 
 from tests.fake_engine import BLOAT_MB, FakeEngine, SlowStartingEngine
 from tests.helpers import make_config, wait_for, write_tone
-from transcriber.daemon import default_settings, engine_options, worker_limits
 from transcriber.errors import JobTimeoutError
-from transcriber.worker import LoadRequest, WorkerHandle, _serve_load, run_once
+from transcriber.scheduler.daemon import default_settings, engine_options, worker_limits
+from transcriber.worker.process import LoadRequest, WorkerHandle, _serve_load, run_once
 
 
 def test_a_slow_worker_start_is_not_charged_to_the_file(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from tests.helpers import REPO
-from transcriber.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, TEMP_PREFIX
+from transcriber.folder.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, TEMP_PREFIX
 
 TAG_VARIABLE = "RELIABILITY_TAG"
 STARTED_LINE = "Daemon started on"

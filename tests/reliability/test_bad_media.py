@@ -34,7 +34,7 @@ import pytest
 
 from tests.e2e.conftest import synthesise
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.engine import WhisperXEngine
+from transcriber.engine.asr import WhisperXEngine
 
 SPEECH = "The quick brown fox jumps over the lazy dog. Please send the report by Friday morning."
 REAL_ENGINE = {"whisperx": {"model_size": "tiny.en", "language": "en"}}

@@ -46,10 +46,10 @@ from typing import Any
 import pytest
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber import sidecars
+from transcriber.domain.job import Source, TranscriptionSettings, fail_attempt, new_job, retry_due, start_attempt
+from transcriber.domain.retry import RetryPolicy
 from transcriber.errors import EngineError, OutputWriteError
-from transcriber.jobs import Source, TranscriptionSettings, fail_attempt, new_job, retry_due, start_attempt
-from transcriber.retry import RetryPolicy
+from transcriber.folder import sidecars
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = TranscriptionSettings("base", "en", 0.0, "int8", "cpu")

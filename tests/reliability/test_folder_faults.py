@@ -34,9 +34,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import result_of, wait_for, write_tone
-from transcriber.daemon import Daemon
-from transcriber.jobs import Stage
-from transcriber.store import JobEvent
+from transcriber.domain.job import Stage
+from transcriber.scheduler.daemon import Daemon
+from transcriber.scheduler.store import JobEvent
 
 FLOOD_FILES = 2000
 INOTIFY_QUEUE = Path("/proc/sys/fs/inotify/max_queued_events")

@@ -56,7 +56,7 @@ from tests.integration.test_api_hostile import (
     name_requests,
     run_schemathesis,
 )
-from transcriber.api_schemas import (
+from transcriber.api.schemas import (
     CompletedResponse,
     DeletedResponse,
     ErrorResponse,
@@ -64,7 +64,7 @@ from transcriber.api_schemas import (
     QueuedResponse,
     StatusResponse,
 )
-from transcriber.store import JobEvent
+from transcriber.scheduler.store import JobEvent
 
 FUZZ_SECONDS = float(os.environ.get("HOSTILE_LOAD_FUZZ_SECONDS", "40"))
 FUZZ_EXAMPLES = int(os.environ.get("HOSTILE_LOAD_FUZZ_EXAMPLES", "25"))

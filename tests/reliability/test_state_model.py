@@ -55,12 +55,12 @@ from hypothesis.stateful import (
 from tests.conftest import free_port
 from tests.fake_engine import FakeEngine
 from tests.helpers import make_config, wait_for, write_tone
-from transcriber.api_schemas import CompletedResponse, DeletedResponse, ErrorResponse, QueuedResponse, StatusResponse
-from transcriber.daemon import Daemon
-from transcriber.folder import LOCK_NAME, MANUAL_REVIEW, PAUSE_NAME
-from transcriber.jobs import AttemptStatus, Job, Status
-from transcriber.server import ApiServer
-from transcriber.sidecars import TEMP_PREFIX
+from transcriber.api.schemas import CompletedResponse, DeletedResponse, ErrorResponse, QueuedResponse, StatusResponse
+from transcriber.api.server import ApiServer
+from transcriber.domain.job import AttemptStatus, Job, Status
+from transcriber.folder.layout import LOCK_NAME, MANUAL_REVIEW, PAUSE_NAME
+from transcriber.folder.sidecars import TEMP_PREFIX
+from transcriber.scheduler.daemon import Daemon
 
 # Fixed by default (CI); raise them locally for a longer walk, or change the seed to explore.
 SEED = int(os.environ.get("STATE_MODEL_SEED", "20261124"))

@@ -30,10 +30,10 @@ import psutil
 import pytest
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.daemon import Daemon
-from transcriber.jobs import AttemptStatus, Job, Stage, Status
-from transcriber.sidecars import parse_time
-from transcriber.store import JobEvent
+from transcriber.domain.job import AttemptStatus, Job, Stage, Status
+from transcriber.folder.sidecars import parse_time
+from transcriber.scheduler.daemon import Daemon
+from transcriber.scheduler.store import JobEvent
 
 MAX_ATTEMPTS = 3
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from transcriber.capabilities import capabilities_from, host_capabilities
+from transcriber.domain.job import TranscriptionSettings
+from transcriber.engine.capabilities import capabilities_from, host_capabilities
 from transcriber.errors import UnsupportedSettingError
-from transcriber.jobs import TranscriptionSettings
 
 GPU_HOST = {"cpu": ["float32", "int8", "int8_float32"], "cuda": ["float16", "int8", "int8_float16"]}
 

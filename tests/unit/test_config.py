@@ -146,7 +146,7 @@ def test_two_different_concurrency_settings_are_refused(tmp_path: Path) -> None:
 
 
 def test_whisperx_debug_is_the_default_debug_flag(tmp_path: Path) -> None:
-    from transcriber.daemon import default_settings
+    from transcriber.scheduler.daemon import default_settings
 
     path = tmp_path / "config.yaml"
     path.write_text("whisperx: {debug: true}\n")

@@ -47,7 +47,7 @@ def test_every_error_code_is_explained() -> None:
 def test_every_api_error_code_is_documented() -> None:
     import re
 
-    source = "".join((DOCS.parent / "transcriber" / name).read_text() for name in ("api.py", "service.py"))
+    source = "".join((DOCS.parent / "transcriber" / "api" / name).read_text() for name in ("app.py", "service.py"))
     codes = set(re.findall(r'(?:ApiError\(\s*\d+,|_error\(\d+,|\d+:) "([a-z_]+)"', source))
     codes |= set(re.findall(r'"(invalid_[a-z]+)"', source))
     assert {"invalid_filename", "file_not_found", "in_manual_review", "unauthorized"} <= codes

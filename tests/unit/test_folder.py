@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import write_tone
 from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
-from transcriber.folder import SharedFolder, is_audio_name
+from transcriber.folder.layout import SharedFolder, is_audio_name
 
 
 @pytest.mark.parametrize(

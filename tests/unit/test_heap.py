@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from transcriber import heap
+from transcriber.worker import heap
 
 
 def test_a_long_files_reports_trim_at_once_then_at_most_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:

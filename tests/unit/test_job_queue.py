@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from transcriber.job_queue import JobQueue
+from transcriber.scheduler.queue import JobQueue
 
 
 def drain(queue: JobQueue) -> list[str]:

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transcriber.errors import AudioDecodeError, EngineError, JobTimeoutError, NoAudioStreamError, WorkerCrashedError
-from transcriber.jobs import (
+from transcriber.domain.job import (
     AttemptStatus,
     Source,
     Stage,
@@ -21,7 +20,8 @@ from transcriber.jobs import (
     start_attempt,
     succeed_attempt,
 )
-from transcriber.retry import RetryPolicy
+from transcriber.domain.retry import RetryPolicy
+from transcriber.errors import AudioDecodeError, EngineError, JobTimeoutError, NoAudioStreamError, WorkerCrashedError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = TranscriptionSettings("base", "ru", 0.1, "int8", "cpu")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from transcriber.errors import AlreadyRunningError
-from transcriber.lock import InstanceLock
+from transcriber.folder.lock import InstanceLock
 
 
 def test_second_holder_is_refused_naming_the_lock_and_pid(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import MODELS_DIR
+from transcriber.engine.model_files import check_model_folder, install_models, resolve_model
 from transcriber.errors import ModelError
-from transcriber.models import check_model_folder, install_models, resolve_model
 
 
 def test_size_names_resolve_to_the_installed_folders() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from transcriber.api.server import check_exposure
 from transcriber.config import SEED_ENV_KEYS, Config, load_config
 from transcriber.errors import ConfigError
-from transcriber.server import check_exposure
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_REFERENCE = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
@@ -76,11 +76,17 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_dockerignored() -> 
 def test_the_model_layer_needs_only_the_files_it_copies() -> None:
     """The models are installed before the code is copied (a code change must not
     re-download them), from a bootstrap copy of models.py and what it imports."""
-    tree = ast.parse((REPO / "transcriber" / "models.py").read_text())
+    tree = ast.parse((REPO / "transcriber" / "engine" / "model_files.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    ours = {name.split(".")[1] for name in imported if name.startswith("transcriber.")}
-    copied = next(argument for kind, argument in dockerfile() if kind == "COPY" and "bootstrap" in argument)
-    assert {f"transcriber/{name}.py" for name in ours} <= set(copied.split())
+    ours = {name for name in imported if name.startswith("transcriber.")} | {"transcriber.engine.model_files"}
+    copies = [argument.split() for kind, argument in dockerfile() if kind == "COPY" and "bootstrap" in argument]
+    copied = {f"{target.removeprefix('./bootstrap/')}{Path(source).name}" for *sources, target in copies
+              for source in sources}
+    needed = {module.replace(".", "/") + ".py" for module in ours}
+    # each package on the way needs its __init__.py too
+    needed |= {"/".join(module.split(".")[:depth]) + "/__init__.py" for module in ours
+               for depth in range(1, module.count(".") + 1)}
+    assert needed <= copied, needed - copied
 
 
 def test_layers_put_torch_and_dependencies_before_the_code() -> None:
@@ -164,9 +170,9 @@ def test_ci_builds_and_runs_the_image() -> None:
 
 
 def test_the_health_route_exists_and_needs_no_token() -> None:
-    from transcriber.api import create_app
+    from transcriber.api.app import create_app
 
-    source = (REPO / "transcriber" / "api.py").read_text()
+    source = (REPO / "transcriber" / "api" / "app.py").read_text()
     assert '@app.get("/health"' in source
     health_block = source[source.index('@app.get("/health"'):source.index("def health")]
     assert "authorised" not in health_block

@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transcriber.errors import EngineError
-from transcriber.jobs import (
+from transcriber.domain.job import (
     Job,
     Source,
     Status,
@@ -15,8 +14,9 @@ from transcriber.jobs import (
     new_job,
     start_attempt,
 )
-from transcriber.recovery import Action, recover
-from transcriber.retry import RetryPolicy
+from transcriber.domain.recovery import Action, recover
+from transcriber.domain.retry import RetryPolicy
+from transcriber.errors import EngineError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RetryPolicy(base_seconds=10, max_seconds=100)

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_tone
-from transcriber import formats, sidecars
 from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
+from transcriber.domain.job import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
 from transcriber.errors import AudioDecodeError
-from transcriber.folder import SharedFolder, is_audio_name
-from transcriber.jobs import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
-from transcriber.store import JobStore
+from transcriber.exports import formats
+from transcriber.folder import sidecars
+from transcriber.folder.layout import SharedFolder, is_audio_name
+from transcriber.scheduler.store import JobStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SETTINGS = TranscriptionSettings("base", "ru", 0.1, "int8", "cpu")

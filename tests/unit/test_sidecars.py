@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from transcriber import sidecars
+from transcriber.domain.job import (
+    Source,
+    Stage,
+    TranscriptionSettings,
+    fail_attempt,
+    new_job,
+    report_progress,
+    start_attempt,
+)
 from transcriber.errors import JobTimeoutError
-from transcriber.jobs import Source, Stage, TranscriptionSettings, fail_attempt, new_job, report_progress, start_attempt
+from transcriber.folder import sidecars
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transcriber.stability import Signature, StabilityTracker
+from transcriber.folder.stability import Signature, StabilityTracker
 
 # Each step: (time, size, mtime) observed; expected: the times at which the file is released.
 GROWING = [(0.0, 10, 1), (1.0, 20, 2), (2.0, 30, 3), (3.0, 30, 3), (4.0, 30, 3), (5.0, 30, 3)]

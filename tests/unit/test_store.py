@@ -5,10 +5,10 @@ from pathlib import Path
 
 from tests.helpers import write_tone
 from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
+from transcriber.domain.job import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
 from transcriber.errors import AudioDecodeError
-from transcriber.folder import SharedFolder
-from transcriber.jobs import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
-from transcriber.store import JobEvent, JobStore
+from transcriber.folder.layout import SharedFolder
+from transcriber.scheduler.store import JobEvent, JobStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

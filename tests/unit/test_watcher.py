@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from transcriber.watcher import choose_observer, filesystem_type
+from transcriber.folder.watcher import choose_observer, filesystem_type
 
 MOUNTS = """\
 /dev/vda / ext4 rw 0 0

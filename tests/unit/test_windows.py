@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from transcriber.engine import CHUNK_SECONDS, _FileSamples, _Windows
+from transcriber.engine.asr import CHUNK_SECONDS, _FileSamples, _Windows
 
 STEP, FRAME, CONTEXT = 8_000, 270, 96_000  # WhisperX's VAD: windows 0.5 s apart, frames of 270 samples; 6 s
 

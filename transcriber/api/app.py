@@ -21,11 +21,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from transcriber import api_debug, formats, sidecars
-from transcriber.api_cache import CachedResponses, ResponseCache
-from transcriber.api_guards import BodyLimit, ProtectedDocs, authorised, error_response
-from transcriber.api_long_poll import LongPollWaiters
-from transcriber.api_schemas import (
+from transcriber.api import debug as api_debug
+from transcriber.api.cache import CachedResponses, ResponseCache
+from transcriber.api.guards import BodyLimit, ProtectedDocs, authorised, error_response
+from transcriber.api.long_poll import LongPollWaiters
+from transcriber.api.metrics import CONTENT_TYPE, Metrics
+from transcriber.api.schemas import (
     CompletedResponse,
     DeletedResponse,
     DeleteRequest,
@@ -37,15 +38,16 @@ from transcriber.api_schemas import (
     TaskPage,
     TranscribeRequest,
 )
-from transcriber.capabilities import host_capabilities
+from transcriber.api.service import ApiError, FileState, TranscriptionService
 from transcriber.config import Config
-from transcriber.daemon import Daemon
-from transcriber.database import Database, DatabaseUnavailable
+from transcriber.domain.job import PRIORITY_API, Job, Status, TranscriptionSettings
+from transcriber.engine.capabilities import host_capabilities
+from transcriber.engine.model_files import installed_models, resolve_model
 from transcriber.errors import ModelError, UnsupportedSettingError, suggestion_for
-from transcriber.jobs import PRIORITY_API, Job, Status, TranscriptionSettings
-from transcriber.metrics import CONTENT_TYPE, Metrics
-from transcriber.models import installed_models, resolve_model
-from transcriber.service import ApiError, FileState, TranscriptionService
+from transcriber.exports import formats
+from transcriber.folder import sidecars
+from transcriber.mirror.database import Database, DatabaseUnavailable
+from transcriber.scheduler.daemon import Daemon
 
 log = logging.getLogger("API")
 T = TypeVar("T")

@@ -8,9 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from transcriber.daemon import Daemon
-from transcriber.jobs import Status
-from transcriber.store import JobEvent
+from transcriber.domain.job import Status
+from transcriber.scheduler.daemon import Daemon
+from transcriber.scheduler.store import JobEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

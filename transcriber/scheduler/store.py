@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transcriber import formats, sidecars
-from transcriber.folder import SharedFolder
-from transcriber.jobs import Job, Status
+from transcriber.domain.job import Job, Status
+from transcriber.exports import formats
+from transcriber.folder import sidecars
+from transcriber.folder.layout import SharedFolder
 
 log = logging.getLogger("Store")
 

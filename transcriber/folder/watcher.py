@@ -29,11 +29,11 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from transcriber import sidecars
 from transcriber.config import WatchConfig
-from transcriber.folder import SharedFolder
-from transcriber.results import transcribed_signature
-from transcriber.stability import Signature, StabilityTracker
+from transcriber.folder import sidecars
+from transcriber.folder.layout import SharedFolder
+from transcriber.folder.results import transcribed_signature
+from transcriber.folder.stability import Signature, StabilityTracker
 
 log = logging.getLogger("Watcher")
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transcriber.formats import FILE_FORMATS
-from transcriber.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder, is_temp_name
+from transcriber.exports.formats import FILE_FORMATS
+from transcriber.folder.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder, is_temp_name
 
 log = logging.getLogger("Folder")
 

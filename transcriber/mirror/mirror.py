@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber import sidecars
-from transcriber.database import Database, DatabaseUnavailable, EventRow, TaskRow, TranscriptionRow
-from transcriber.folder import SharedFolder
-from transcriber.jobs import Job, Status
-from transcriber.store import JobEvent
+from transcriber.domain.job import Job, Status
+from transcriber.folder import sidecars
+from transcriber.folder.layout import SharedFolder
+from transcriber.mirror.database import Database, DatabaseUnavailable, EventRow, TaskRow, TranscriptionRow
+from transcriber.scheduler.store import JobEvent
 
 log = logging.getLogger("Mirror")
 

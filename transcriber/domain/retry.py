@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from transcriber.domain.job import AttemptStatus, Job
 from transcriber.errors import JobError
-from transcriber.jobs import AttemptStatus, Job
 
 MAX_DOUBLINGS = 32  # far past any sane cap; 2**1024 seconds would overflow a float
 

@@ -230,7 +230,7 @@ class Database:
 
 def available_migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of the files ``migrations/NNN_name.sql``, in order."""
-    folder = resources.files("transcriber") / "migrations"
+    folder = resources.files("transcriber.mirror") / "migrations"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

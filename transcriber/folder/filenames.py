@@ -13,7 +13,7 @@ import os
 import unicodedata
 from pathlib import Path
 
-from transcriber.folder import MANUAL_REVIEW, SharedFolder, is_audio_name
+from transcriber.folder.layout import MANUAL_REVIEW, SharedFolder, is_audio_name
 
 MAX_NAME_BYTES = 255
 

@@ -13,15 +13,8 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from transcriber import sidecars
-from transcriber.capabilities import host_capabilities
 from transcriber.config import Config
-from transcriber.dispatcher import AfterInterrupt, Slot, SlotTiming
-from transcriber.engine import EngineFactory, EngineOptions, WhisperXEngine
-from transcriber.errors import ConfigError, UnsupportedSettingError
-from transcriber.folder import SharedFolder
-from transcriber.job_queue import JobQueue
-from transcriber.jobs import (
+from transcriber.domain.job import (
     PRIORITY_API,
     Job,
     Source,
@@ -32,14 +25,21 @@ from transcriber.jobs import (
     new_job,
     retry_due,
 )
-from transcriber.lock import InstanceLock
-from transcriber.mirror import Mirror
-from transcriber.recovery import Action, recover
-from transcriber.retry import RetryPolicy
-from transcriber.sidecars import utc_now
-from transcriber.store import JobStore
-from transcriber.watcher import Watcher
-from transcriber.worker import WorkerHandle, WorkerLimits
+from transcriber.domain.recovery import Action, recover
+from transcriber.domain.retry import RetryPolicy
+from transcriber.engine.asr import EngineFactory, EngineOptions, WhisperXEngine
+from transcriber.engine.capabilities import host_capabilities
+from transcriber.errors import ConfigError, UnsupportedSettingError
+from transcriber.folder import sidecars
+from transcriber.folder.layout import SharedFolder
+from transcriber.folder.lock import InstanceLock
+from transcriber.folder.sidecars import utc_now
+from transcriber.folder.watcher import Watcher
+from transcriber.mirror.mirror import Mirror
+from transcriber.scheduler.dispatcher import AfterInterrupt, Slot, SlotTiming
+from transcriber.scheduler.queue import JobQueue
+from transcriber.scheduler.store import JobStore
+from transcriber.worker.process import WorkerHandle, WorkerLimits
 
 log = logging.getLogger("Daemon")
 

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 
-from transcriber.store import JobEvent
+from transcriber.scheduler.store import JobEvent
 
 
 class LongPollWaiters:

@@ -16,11 +16,11 @@ from typing import Any
 
 import psutil
 
-from transcriber import sidecars
-from transcriber.daemon import Daemon, WorkerState
-from transcriber.filenames import InvalidFilename, locate, validate
-from transcriber.folder import companion_suffixes
-from transcriber.jobs import Job, Source, Status, TranscriptionSettings
+from transcriber.domain.job import Job, Source, Status, TranscriptionSettings
+from transcriber.folder import sidecars
+from transcriber.folder.filenames import InvalidFilename, locate, validate
+from transcriber.folder.layout import companion_suffixes
+from transcriber.scheduler.daemon import Daemon, WorkerState
 
 
 class ApiError(Exception):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.jobs import (
+from transcriber.domain.job import (
     Attempt,
     AttemptError,
     AttemptStatus,

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from transcriber.domain.job import Job, Status, fail_attempt, retry_due
+from transcriber.domain.retry import RetryPolicy
 from transcriber.errors import DaemonDiedError
-from transcriber.jobs import Job, Status, fail_attempt, retry_due
-from transcriber.retry import RetryPolicy
 
 
 class Action(StrEnum):

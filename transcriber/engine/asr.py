@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from transcriber.audio import SAMPLE_RATE, Clip, probe_seconds
+from transcriber.domain.job import Stage, TranscriptionSettings
+from transcriber.engine.audio import SAMPLE_RATE, Clip, probe_seconds
+from transcriber.engine.model_files import resolve_model
 from transcriber.errors import EngineError, JobError, ModelError, ModelUnavailableError, OutOfMemoryError
-from transcriber.jobs import Stage, TranscriptionSettings
 from transcriber.logs import quiet_libraries
-from transcriber.models import resolve_model
 
 log = logging.getLogger("Engine")
 

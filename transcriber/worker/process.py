@@ -22,8 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from transcriber import audio, heap
-from transcriber.engine import Engine, EngineFactory, EngineOptions, Transcript, classify_engine_exception
+from transcriber.domain.job import Stage, TranscriptionSettings
+from transcriber.engine import audio
+from transcriber.engine.asr import Engine, EngineFactory, EngineOptions, Transcript, classify_engine_exception
 from transcriber.errors import (
     Interrupted,
     JobError,
@@ -33,8 +34,8 @@ from transcriber.errors import (
     WorkerStartError,
     job_error_from_code,
 )
-from transcriber.jobs import Stage, TranscriptionSettings
 from transcriber.logs import configure_logging, log_lines, redirect_output
+from transcriber.worker import heap
 
 log = logging.getLogger("Worker")
 

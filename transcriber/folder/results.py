@@ -6,10 +6,10 @@ from datetime import datetime
 from importlib import metadata
 from typing import Any
 
-from transcriber.engine import Transcript
-from transcriber.jobs import Job
-from transcriber.sidecars import format_time
-from transcriber.stability import Signature
+from transcriber.domain.job import Job
+from transcriber.engine.asr import Transcript
+from transcriber.folder.sidecars import format_time
+from transcriber.folder.stability import Signature
 
 
 def build_result(

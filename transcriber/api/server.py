@@ -14,10 +14,10 @@ import time
 
 import uvicorn
 
-from transcriber.api import create_app
+from transcriber.api.app import create_app
 from transcriber.config import Config
-from transcriber.daemon import Daemon
 from transcriber.errors import ConfigError
+from transcriber.scheduler.daemon import Daemon
 
 log = logging.getLogger("Server")
 

@@ -16,10 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from transcriber.errors import Interrupted, JobError, OutputWriteError
-from transcriber.folder import SharedFolder
-from transcriber.job_queue import JobQueue
-from transcriber.jobs import (
+from transcriber.domain.job import (
     Job,
     Stage,
     Status,
@@ -29,12 +26,15 @@ from transcriber.jobs import (
     start_attempt,
     succeed_attempt,
 )
-from transcriber.results import build_result
-from transcriber.retry import RetryPolicy
-from transcriber.sidecars import utc_now
-from transcriber.stability import Signature
-from transcriber.store import JobStore
-from transcriber.worker import WorkerHandle, WorkerOutcome
+from transcriber.domain.retry import RetryPolicy
+from transcriber.errors import Interrupted, JobError, OutputWriteError
+from transcriber.folder.layout import SharedFolder
+from transcriber.folder.results import build_result
+from transcriber.folder.sidecars import utc_now
+from transcriber.folder.stability import Signature
+from transcriber.scheduler.queue import JobQueue
+from transcriber.scheduler.store import JobStore
+from transcriber.worker.process import WorkerHandle, WorkerOutcome
 
 log = logging.getLogger("Dispatcher")
 

@@ -8,8 +8,8 @@ import time
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from transcriber.api_guards import authorised
-from transcriber.store import JobEvent
+from transcriber.api.guards import authorised
+from transcriber.scheduler.store import JobEvent
 
 
 class ResponseCache:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from transcriber.config import COMPUTE_TYPES
+from transcriber.domain.job import TranscriptionSettings
 from transcriber.errors import UnsupportedSettingError
-from transcriber.jobs import TranscriptionSettings
 
 log = logging.getLogger("Capabilities")
 

@@ -1,0 +1,1 @@
+"""The HTTP API: routes, the service behind them, the server."""

@@ -1,0 +1,1 @@
+"""The job, its settings and the pure rules that move it."""

@@ -1,0 +1,1 @@
+"""Audio decoding and speech recognition (WhisperX, inside the worker only)."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL mirror of the job table."""

@@ -1,0 +1,1 @@
+"""The daemon's job table, queue and dispatch of jobs to workers."""
