@@ -14,7 +14,7 @@ from tests.fake_engine import FakeEngine
 from tests.helpers import make_config
 from tests.postgres import PostgresServer
 from transcriber.api.server import ApiServer
-from transcriber.engine.asr import EngineFactory
+from transcriber.engine.base import EngineFactory
 from transcriber.scheduler.daemon import Daemon
 
 

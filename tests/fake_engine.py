@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import time
 
-from transcriber.domain.job import Stage, TranscriptionSettings
-from transcriber.engine.asr import EngineOptions, ProgressReporter, Transcript
+from transcriber.domain.job import Stage
+from transcriber.domain.settings import TranscriptionSettings
+from transcriber.domain.transcript import Transcript
 from transcriber.engine.audio import Clip
+from transcriber.engine.base import EngineOptions, ProgressReporter
 
 SLOW_SECONDS = 3.0
 BLOAT_MB = 400

@@ -20,7 +20,9 @@ from types import FrameType
 from transcriber.api.server import ApiServer, check_exposure
 from transcriber.config import Config, load_config
 from transcriber.domain.job import Source, new_job, start_attempt, succeed_attempt
-from transcriber.engine.asr import EngineFactory, WhisperXEngine
+from transcriber.domain.settings import apply_overrides
+from transcriber.engine.asr import WhisperXEngine
+from transcriber.engine.base import EngineFactory
 from transcriber.engine.capabilities import host_capabilities
 from transcriber.engine.model_files import PACKAGED_MODELS, check_model_folder, install_models
 from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError, UnsupportedSettingError
@@ -29,13 +31,13 @@ from transcriber.folder.sidecars import utc_now
 from transcriber.logs import configure_logging
 from transcriber.scheduler.daemon import Daemon, default_settings, engine_options, worker_limits
 from transcriber.worker import heap
-from transcriber.worker.process import run_once
+from transcriber.worker.handle import run_once
 
 log = logging.getLogger("Main")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         config = load_config(_config_path(args.config))
     except ConfigError as exc:
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_daemon(config)
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="transcriber", description="Drop-folder transcription daemon.")
     parser.add_argument("--config", type=Path, help="config.yaml (default: $CONFIG_PATH, else ./config.yaml)")
     commands = parser.add_subparsers(dest="command")
@@ -125,14 +127,7 @@ def run_daemon(config: Config, engine_factory: EngineFactory = WhisperXEngine) -
 
 
 def _transcribe(config: Config, args: argparse.Namespace) -> int:
-    settings = default_settings(config)
-    overrides = {
-        key: value for key, value in (
-            ("language", None if args.language == "auto" else args.language), ("model_size", args.model_size),
-            ("temperature", args.temperature), ("compute_type", args.compute_type), ("device", args.device),
-        ) if value is not None or (key == "language" and args.language == "auto")
-    }
-    settings = replace(settings, **overrides)
+    settings = apply_overrides(default_settings(config), vars(args))
     options = engine_options(config)
     try:
         host_capabilities().check(settings)

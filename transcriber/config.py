@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from transcriber.domain.settings import COMPUTE_TYPES, DEVICES, language_of
 from transcriber.errors import ConfigError
 from transcriber.exports.formats import FILE_FORMATS
 
@@ -25,7 +26,6 @@ DEFAULT_AUDIO_EXTENSIONS = (
     "mp3", "wav", "m4a", "ogg", "oga", "opus", "webm", "flac", "aac", "wma", "mp4", "mkv", "mov",
 )
 
-COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32", "default")
 
 
 class _Section(BaseModel):
@@ -65,7 +65,7 @@ class WhisperXConfig(_Section):
     language: str | None = "ru"
     temperature: float = Field(0.1, ge=0, le=1)
     compute_type: Literal[COMPUTE_TYPES] = "int8"  # type: ignore[valid-type]
-    device: Literal["cpu", "cuda"] = "cpu"
+    device: Literal[DEVICES] = "cpu"  # type: ignore[valid-type]
     batch_size: int = Field(4, ge=1)
     beam_size: int = Field(5, ge=1)
     cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 use every core")
@@ -79,9 +79,7 @@ class WhisperXConfig(_Section):
     @field_validator("language", mode="before")
     @classmethod
     def _auto_means_detect(cls, value: Any) -> Any:
-        if value in ("", "auto", None):
-            return None
-        return value
+        return language_of(value)
 
 
 class ProcessingConfig(_Section):

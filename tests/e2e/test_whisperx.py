@@ -15,9 +15,11 @@ import pytest
 
 from tests.e2e.conftest import Speech
 from tests.helpers import REPO, in_progress_of, result_of, wait_for, word_error_rate, write_config, write_tone
-from transcriber.domain.job import Stage, TranscriptionSettings
-from transcriber.engine.asr import EngineOptions, WhisperXEngine
+from transcriber.domain.job import Stage
+from transcriber.domain.settings import TranscriptionSettings
+from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.audio import load as load_audio
+from transcriber.engine.base import EngineOptions
 
 pytestmark = pytest.mark.e2e
 

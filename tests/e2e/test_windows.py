@@ -9,10 +9,11 @@ import pytest
 
 from tests.e2e.conftest import Speech
 from tests.helpers import REPO
-from transcriber.domain.job import TranscriptionSettings
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.engine import asr as engine_module
-from transcriber.engine.asr import EngineOptions, WhisperXEngine, _Windows
+from transcriber.engine.asr import WhisperXEngine, _Windows
 from transcriber.engine.audio import load as load_audio
+from transcriber.engine.base import EngineOptions
 
 pytestmark = pytest.mark.e2e
 

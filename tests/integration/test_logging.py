@@ -23,7 +23,7 @@ DAEMON_SIDE = textwrap.dedent("""
     from transcriber.scheduler.daemon import default_settings, engine_options, worker_limits
     from transcriber.errors import JobError
     from transcriber.logs import configure_logging
-    from transcriber.worker.process import run_once
+    from transcriber.worker.handle import run_once
     configure_logging("INFO")
     folder, audio = Path(sys.argv[1]), Path(sys.argv[2])
     config = make_config(folder)

@@ -13,7 +13,9 @@ from tests.fake_engine import BLOAT_MB, FakeEngine, SlowStartingEngine
 from tests.helpers import make_config, wait_for, write_tone
 from transcriber.errors import JobTimeoutError
 from transcriber.scheduler.daemon import default_settings, engine_options, worker_limits
-from transcriber.worker.process import LoadRequest, WorkerHandle, _serve_load, run_once
+from transcriber.worker.child import _serve_load
+from transcriber.worker.handle import WorkerHandle, run_once
+from transcriber.worker.protocol import LoadRequest
 
 
 def test_a_slow_worker_start_is_not_charged_to_the_file(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ PID1_SCRIPT = textwrap.dedent("""
     from tests.fake_engine import FakeEngine
     from tests.helpers import make_config
     from transcriber.scheduler.daemon import default_settings, engine_options, worker_limits
-    from transcriber.worker.process import run_once
+    from transcriber.worker.handle import run_once
     assert os.getpid() == 1, os.getpid()
     folder = Path(sys.argv[1])
     config = make_config(folder)

@@ -46,8 +46,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.domain.job import Source, TranscriptionSettings, fail_attempt, new_job, retry_due, start_attempt
+from transcriber.domain.job import Source, fail_attempt, new_job, retry_due, start_attempt
 from transcriber.domain.retry import RetryPolicy
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import EngineError, OutputWriteError
 from transcriber.folder import sidecars
 

@@ -36,7 +36,7 @@ import pytest
 from tests.helpers import result_of, wait_for, write_tone
 from transcriber.domain.job import Stage
 from transcriber.scheduler.daemon import Daemon
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import JobEvent
 
 FLOOD_FILES = 2000
 INOTIFY_QUEUE = Path("/proc/sys/fs/inotify/max_queued_events")

@@ -64,7 +64,7 @@ from transcriber.api.schemas import (
     QueuedResponse,
     StatusResponse,
 )
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import JobEvent
 
 FUZZ_SECONDS = float(os.environ.get("HOSTILE_LOAD_FUZZ_SECONDS", "40"))
 FUZZ_EXAMPLES = int(os.environ.get("HOSTILE_LOAD_FUZZ_EXAMPLES", "25"))

@@ -33,7 +33,7 @@ from tests.helpers import in_progress_of, result_of, wait_for, write_tone
 from transcriber.domain.job import AttemptStatus, Job, Stage, Status
 from transcriber.folder.sidecars import parse_time
 from transcriber.scheduler.daemon import Daemon
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import JobEvent
 
 MAX_ATTEMPTS = 3
 

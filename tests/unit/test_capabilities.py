@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from transcriber.domain.job import TranscriptionSettings
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.engine.capabilities import capabilities_from, host_capabilities
 from transcriber.errors import UnsupportedSettingError
 

@@ -11,7 +11,6 @@ from transcriber.domain.job import (
     Source,
     Stage,
     Status,
-    TranscriptionSettings,
     fail_attempt,
     interrupt_attempt,
     new_job,
@@ -21,6 +20,7 @@ from transcriber.domain.job import (
     succeed_attempt,
 )
 from transcriber.domain.retry import RetryPolicy
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import AudioDecodeError, EngineError, JobTimeoutError, NoAudioStreamError, WorkerCrashedError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -4,18 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transcriber.domain.job import (
-    Job,
-    Source,
-    Status,
-    TranscriptionSettings,
-    await_file,
-    fail_attempt,
-    new_job,
-    start_attempt,
-)
+from transcriber.domain.job import Job, Source, Status, await_file, fail_attempt, new_job, start_attempt
 from transcriber.domain.recovery import Action, recover
 from transcriber.domain.retry import RetryPolicy
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import EngineError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,7 +12,8 @@ import pytest
 
 from tests.helpers import write_tone
 from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
-from transcriber.domain.job import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
+from transcriber.domain.job import Source, fail_attempt, new_job, start_attempt
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import AudioDecodeError
 from transcriber.exports import formats
 from transcriber.folder import sidecars

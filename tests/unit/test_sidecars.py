@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from transcriber.domain.job import (
-    Source,
-    Stage,
-    TranscriptionSettings,
-    fail_attempt,
-    new_job,
-    report_progress,
-    start_attempt,
-)
+from transcriber.domain.job import Source, Stage, fail_attempt, new_job, report_progress, start_attempt
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import JobTimeoutError
 from transcriber.folder import sidecars
 

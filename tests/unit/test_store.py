@@ -5,10 +5,12 @@ from pathlib import Path
 
 from tests.helpers import write_tone
 from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
-from transcriber.domain.job import Source, TranscriptionSettings, fail_attempt, new_job, start_attempt
+from transcriber.domain.job import Source, fail_attempt, new_job, start_attempt
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import AudioDecodeError
 from transcriber.folder.layout import SharedFolder
-from transcriber.scheduler.store import JobEvent, JobStore
+from transcriber.scheduler.events import JobEvent
+from transcriber.scheduler.store import JobStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

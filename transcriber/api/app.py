@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
@@ -40,7 +41,8 @@ from transcriber.api.schemas import (
 )
 from transcriber.api.service import ApiError, FileState, TranscriptionService
 from transcriber.config import Config
-from transcriber.domain.job import PRIORITY_API, Job, Status, TranscriptionSettings
+from transcriber.domain.job import PRIORITY_API, Job, Status
+from transcriber.domain.settings import TranscriptionSettings, apply_overrides
 from transcriber.engine.capabilities import host_capabilities
 from transcriber.engine.model_files import installed_models, resolve_model
 from transcriber.errors import ModelError, UnsupportedSettingError, suggestion_for
@@ -226,15 +228,7 @@ def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> Transcrip
     default = daemon.settings
     if body.model_size is not None:
         _check_model(daemon, body.model_size)
-    language = default.language if body.language is None else (None if body.language == "auto" else body.language)
-    settings = TranscriptionSettings(
-        model_size=body.model_size or default.model_size,
-        language=language,
-        temperature=default.temperature if body.temperature is None else body.temperature,
-        compute_type=body.compute_type or default.compute_type,
-        device=body.device or default.device,
-        debug=debug,
-    )
+    settings = replace(apply_overrides(default, body.model_dump()), debug=debug)
     try:
         host_capabilities().check(settings)
     except UnsupportedSettingError as exc:  # refused here, not after a 202 in manual_review/ (issue 13)

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transcriber.api.guards import authorised
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import EventKind, JobEvent
 
 
 class ResponseCache:
@@ -41,7 +41,7 @@ class ResponseCache:
 
     def on_event(self, event: JobEvent) -> None:
         """A store listener (slot threads): drop entries of the changed file."""
-        if event.job is None or (event.event == "saved" and event.previous_status is event.job.status):
+        if event.job is None or (event.event == EventKind.SAVED and event.previous_status is event.job.status):
             return
         self.evict(event.job.filename)
 

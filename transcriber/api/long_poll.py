@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import ENDINGS, JobEvent
 
 
 class LongPollWaiters:
@@ -17,7 +17,7 @@ class LongPollWaiters:
         self._waiting: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
 
     def on_event(self, event: JobEvent) -> None:
-        if event.job is not None and event.event in ("completed", "quarantined", "dropped") and self.loop:
+        if event.job is not None and event.event in ENDINGS and self.loop:
             self.loop.call_soon_threadsafe(self._wake, event.job.filename)
 
     def _wake(self, filename: str) -> None:

@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 
 from transcriber.domain.job import Status
 from transcriber.scheduler.daemon import Daemon
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import EventKind, JobEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -38,18 +38,18 @@ class Metrics:
         job = event.job
         if job is None:
             return
-        if event.event == "completed" and event.result is not None:
+        if event.event == EventKind.COMPLETED and event.result is not None:
             self.jobs.labels(Status.COMPLETED.value).inc()
             seconds = float(event.result.get("processing_time_seconds") or 0)
             duration = float(event.result.get("duration_seconds") or 0)
             self.processing_seconds.observe(seconds)
             if duration > 0:
                 self.real_time_factor.observe(seconds / duration)
-        elif event.event == "quarantined":
+        elif event.event == EventKind.QUARANTINED:
             self.jobs.labels(Status.ERROR.value).inc()
-        elif event.event == "dropped":
+        elif event.event == EventKind.DROPPED:
             self.jobs.labels("deleted").inc()
-        elif event.event != "saved":
+        elif event.event != EventKind.SAVED:
             return
         elif job.status is Status.PROCESSING and event.previous_status is not Status.PROCESSING:
             self.attempts.inc()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from transcriber.config import COMPUTE_TYPES
+from transcriber.domain.settings import AUTO_LANGUAGE, COMPUTE_TYPES, DEVICES
 
 # Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES), kept
 # here so validating a request does not import the engine's libraries.
@@ -33,7 +33,7 @@ class TranscribeRequest(_Body):
     model_size: str | None = Field(None, max_length=4096, examples=["base"])
     temperature: float | None = Field(None, ge=0, le=1, examples=[0.1])
     compute_type: Literal[COMPUTE_TYPES] | None = None  # type: ignore[valid-type]
-    device: Literal["cpu", "cuda"] | None = None
+    device: Literal[DEVICES] | None = None  # type: ignore[valid-type]
     debug: bool | None = None
     force: bool = Field(False, description="transcribe again even if done, or take the file back from review")
     wait: float = Field(0, ge=0, description="seconds to wait for the result (bounded by api.max_wait_seconds)")
@@ -41,7 +41,7 @@ class TranscribeRequest(_Body):
     @field_validator("language")
     @classmethod
     def _known_language(cls, value: str | None) -> str | None:
-        if value is None or value == "auto":
+        if value is None or value == AUTO_LANGUAGE:
             return value
         if value.lower() not in WHISPER_LANGUAGES:
             raise ValueError("not a Whisper language code (e.g. 'ru', 'en', 'auto')")

@@ -16,11 +16,13 @@ from typing import Any
 
 import psutil
 
-from transcriber.domain.job import Job, Source, Status, TranscriptionSettings
+from transcriber.domain.job import Job, Source, Status
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.folder import sidecars
 from transcriber.folder.filenames import InvalidFilename, locate, validate
 from transcriber.folder.layout import companion_suffixes
 from transcriber.scheduler.daemon import Daemon, WorkerState
+from transcriber.scheduler.events import EventKind
 
 
 class ApiError(Exception):
@@ -166,7 +168,7 @@ class TranscriptionService:
                 path.unlink()
         outcome.deleted_files = [path.relative_to(self.folder.root).as_posix() for path in present]
         for task_id in finished_tasks:  # no job to drop: tell the listeners (the mirror) directly
-            self.daemon.store.announce(None, "file_deleted", {
+            self.daemon.store.announce(None, EventKind.FILE_DELETED, {
                 "task_id": task_id, "filename": state.name, "deleted_files": outcome.deleted_files})
         return outcome
 

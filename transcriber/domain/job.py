@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
+from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import JobError
 
 
@@ -59,39 +59,6 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     SUCCEEDED = "succeeded"
-
-
-@dataclass(frozen=True)
-class TranscriptionSettings:
-    """What a job asks of the engine; part of the sidecar and the result."""
-
-    model_size: str
-    language: str | None
-    temperature: float
-    compute_type: str
-    device: str
-    # What is reported, never what is done: two requests that differ only in
-    # ``debug`` ask for the same job (a debug request used to restart a running
-    # transcription, issue 13).
-    debug: bool = field(default=False, compare=False)
-
-    def engine_key(self) -> tuple[str, str, str]:
-        """Loaded models are shared between jobs with the same key."""
-        return (self.model_size, self.device, self.compute_type)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_size": self.model_size, "language": self.language, "temperature": self.temperature,
-            "compute_type": self.compute_type, "device": self.device, "debug": self.debug,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TranscriptionSettings:
-        return cls(
-            model_size=str(data["model_size"]), language=data.get("language"),
-            temperature=float(data["temperature"]), compute_type=str(data["compute_type"]),
-            device=str(data["device"]), debug=bool(data.get("debug", False)),
-        )
 
 
 @dataclass(frozen=True)

@@ -15,76 +15,27 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from transcriber.domain.job import Stage, TranscriptionSettings
+from transcriber.domain.job import Stage
+from transcriber.domain.settings import TranscriptionSettings
+from transcriber.domain.transcript import Transcript
 from transcriber.engine.audio import SAMPLE_RATE, Clip, probe_seconds
+from transcriber.engine.base import EngineOptions, ProgressReporter
 from transcriber.engine.model_files import resolve_model
 from transcriber.errors import EngineError, JobError, ModelError, ModelUnavailableError, OutOfMemoryError
 from transcriber.logs import quiet_libraries
 
 log = logging.getLogger("Engine")
 
-ProgressReporter = Callable[[Stage, float], None]
 VAD_BATCH_SIZE = 8
 WINDOW_SECONDS = 600.0  # longer files are decoded and transcribed this much at a time (_Windows)
 CHUNK_SECONDS = 30  # WhisperX's chunk_size: the VAD's speech is merged into chunks this long at most
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Engine-wide settings from the config; picklable for the worker process."""
-
-    models_dir: str
-    cache_dir: str
-    allow_download: bool = False
-    batch_size: int = 4
-    beam_size: int = 5
-    cpu_threads: int = 0
-    align: bool = False
-    diarize: bool = False
-    hf_token: str = field(default="", repr=False)
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str | None
-    segments: list[dict[str, Any]]
-    model: str
-    language_probability: float | None = None
-    confidence: float | None = None
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-
-
-class Engine(Protocol):
-    def is_loaded(self, settings: TranscriptionSettings) -> bool: ...
-
-    def load(self, settings: TranscriptionSettings) -> float:
-        """Make the model for ``settings`` warm; return seconds spent loading (0 if warm)."""
-
-    def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript: ...
-
-    def unload(self) -> None:
-        """Free every loaded model (idle timeout)."""
-
-    def loaded_models(self) -> list[str]: ...
-
-
-class EngineFactory(Protocol):
-    """An engine class: builds the engine in the worker, checks the model in the daemon."""
-
-    def __call__(self, options: EngineOptions) -> Engine: ...
-
-    @staticmethod
-    def verify(settings: TranscriptionSettings, options: EngineOptions) -> None:
-        """Raise ModelError at start when ``settings`` cannot be served (no heavy imports)."""
 
 
 class WhisperXEngine:

@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 
-from transcriber.config import COMPUTE_TYPES
-from transcriber.domain.job import TranscriptionSettings
+from transcriber.domain.settings import COMPUTE_TYPES, TranscriptionSettings
 from transcriber.errors import UnsupportedSettingError
 
 log = logging.getLogger("Capabilities")

@@ -7,7 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from transcriber.domain.job import Job
-from transcriber.engine.asr import Transcript
+from transcriber.domain.transcript import Transcript
 from transcriber.folder.sidecars import format_time
 from transcriber.folder.stability import Signature
 

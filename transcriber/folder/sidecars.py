@@ -21,17 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import (
-    Attempt,
-    AttemptError,
-    AttemptStatus,
-    Job,
-    Progress,
-    Source,
-    Stage,
-    Status,
-    TranscriptionSettings,
-)
+from transcriber.domain.job import Attempt, AttemptError, AttemptStatus, Job, Progress, Source, Stage, Status
+from transcriber.domain.settings import TranscriptionSettings
 
 log = logging.getLogger("Sidecars")
 

@@ -23,7 +23,7 @@ from transcriber.domain.job import Job, Status
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.mirror.database import Database, DatabaseUnavailable, EventRow, TaskRow, TranscriptionRow
-from transcriber.scheduler.store import JobEvent
+from transcriber.scheduler.events import EventKind, JobEvent
 
 log = logging.getLogger("Mirror")
 
@@ -232,23 +232,23 @@ def rows_for_event(event: JobEvent, version: int) -> tuple[list[TaskRow], list[T
     job = event.job
     if job is None:
         details = dict(event.details or {})
-        if event.event == "file_deleted":  # a finished or quarantined file deleted through the API
+        if event.event == EventKind.FILE_DELETED:  # a finished or quarantined file deleted through the API
             task_id, filename = str(details["task_id"]), str(details["filename"])
             return [TaskRow(task_id, filename, Status.DELETED.value, version, finished_at=_now())], [], [
                 EventRow(task_id, filename, _now(), "deleted", Status.DELETED.value, details)]
         return [], [], [EventRow(None, None, _now(), event.event, None, details)]
     now = _now()
-    if event.event == "completed" and event.result is not None:
+    if event.event == EventKind.COMPLETED and event.result is not None:
         row, transcription = rows_from_result(event.result, version)
         return [row], [transcription], [_state_change(job, now, Status.COMPLETED.value, event.previous_status)]
-    if event.event == "quarantined":
-        return [task_row(job, version)], [], [EventRow(job.task_id, job.filename, now, "quarantined",
+    if event.event == EventKind.QUARANTINED:
+        return [task_row(job, version)], [], [EventRow(job.task_id, job.filename, now, EventKind.QUARANTINED.value,
                                                        Status.ERROR.value, _error_details(job))]
-    if event.event == "dropped":
+    if event.event == EventKind.DROPPED:
         row = TaskRow(**{**task_row(job, version).__dict__, "status": Status.DELETED.value, "finished_at": now})
         return [row], [], [EventRow(job.task_id, job.filename, now, "deleted", Status.DELETED.value,
                                     {"previous_status": job.status.value})]
-    if event.event == "saved":
+    if event.event == EventKind.SAVED:
         events = []
         if event.previous_status is not job.status:
             events.append(_state_change(job, now, job.status.value, event.previous_status))

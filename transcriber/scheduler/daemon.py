@@ -14,20 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from transcriber.config import Config
-from transcriber.domain.job import (
-    PRIORITY_API,
-    Job,
-    Source,
-    Status,
-    TranscriptionSettings,
-    await_file,
-    file_complete,
-    new_job,
-    retry_due,
-)
+from transcriber.domain.job import PRIORITY_API, Job, Source, Status, await_file, file_complete, new_job, retry_due
 from transcriber.domain.recovery import Action, recover
 from transcriber.domain.retry import RetryPolicy
-from transcriber.engine.asr import EngineFactory, EngineOptions, WhisperXEngine
+from transcriber.domain.settings import TranscriptionSettings
+from transcriber.engine.asr import WhisperXEngine
+from transcriber.engine.base import EngineFactory, EngineOptions
 from transcriber.engine.capabilities import host_capabilities
 from transcriber.errors import ConfigError, UnsupportedSettingError
 from transcriber.folder import sidecars
@@ -37,9 +29,11 @@ from transcriber.folder.sidecars import utc_now
 from transcriber.folder.watcher import Watcher
 from transcriber.mirror.mirror import Mirror
 from transcriber.scheduler.dispatcher import AfterInterrupt, Slot, SlotTiming
+from transcriber.scheduler.events import EventKind
 from transcriber.scheduler.queue import JobQueue
 from transcriber.scheduler.store import JobStore
-from transcriber.worker.process import WorkerHandle, WorkerLimits
+from transcriber.worker.handle import WorkerHandle
+from transcriber.worker.protocol import WorkerLimits
 
 log = logging.getLogger("Daemon")
 
@@ -174,7 +168,7 @@ class Daemon:
                 self.engine_factory, options, limits, self.config.processing.worker_memory_limit_mb,
                 name=f"worker-{number}",
             )
-            worker.on_model_load = lambda loaded, name=worker.name: self.store.announce(None, "engine_load", {
+            worker.on_model_load = lambda loaded, name=worker.name: self.store.announce(None, EventKind.ENGINE_LOAD, {
                 "worker": name, "model": loaded.model, "seconds": round(loaded.seconds, 3), "ok": loaded.ok})
             if self.config.whisperx.preload_model:
                 worker.preload(self.settings)

@@ -32,9 +32,10 @@ from transcriber.folder.layout import SharedFolder
 from transcriber.folder.results import build_result
 from transcriber.folder.sidecars import utc_now
 from transcriber.folder.stability import Signature
+from transcriber.scheduler.events import EventKind
 from transcriber.scheduler.queue import JobQueue
 from transcriber.scheduler.store import JobStore
-from transcriber.worker.process import WorkerHandle, WorkerOutcome
+from transcriber.worker.handle import WorkerHandle, WorkerOutcome
 
 log = logging.getLogger("Dispatcher")
 
@@ -175,7 +176,7 @@ class Slot(threading.Thread):
                    "attempt": job.current_attempt, "model": job.settings.model_size}
         if error_code:
             details["error_code"] = error_code
-        self.store.announce(job, "engine_run", details)
+        self.store.announce(job, EventKind.ENGINE_RUN, details)
 
     def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime, audio: Signature) -> None:
         finished = utc_now()

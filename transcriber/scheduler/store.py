@@ -20,9 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,27 +29,9 @@ from transcriber.domain.job import Job, Status
 from transcriber.exports import formats
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
+from transcriber.scheduler.events import EventKind, JobEvent, Listener
 
 log = logging.getLogger("Store")
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """What listeners receive: the job after the change, and what happened.
-
-    ``event`` is "saved", "completed", "quarantined" or "dropped" for changes,
-    or an activity without a state change: "engine_load" (``job`` may be
-    None), "engine_run"; ``details`` carry its figures.
-    """
-
-    job: Job | None
-    event: str
-    result: dict[str, Any] | None = None
-    previous_status: Status | None = None  # for "saved": the status before this change
-    details: dict[str, Any] | None = None
-
-
-Listener = Callable[[JobEvent], None]
 
 
 class JobStore:
@@ -120,7 +101,7 @@ class JobStore:
             sidecars.write_json_atomic(path, sidecars.job_to_dict(job), self.json_indent, durable)
         previous = self._jobs.get(job.filename)
         self._jobs[job.filename] = job
-        self._notify(JobEvent(job, "saved", previous_status=previous.status if previous else None))
+        self._notify(JobEvent(job, EventKind.SAVED, previous_status=previous.status if previous else None))
         if previous is None or previous.status is not job.status:
             log.info("%s: %s%s", job.filename, job.status.value, _attempt_note(job))
         return job
@@ -142,7 +123,7 @@ class JobStore:
             with self._writing(job.filename, sidecars.in_progress_path(audio)):
                 sidecars.remove_in_progress(audio)
             self._jobs.pop(job.filename, None)
-            self._notify(JobEvent(job, "completed", result))
+            self._notify(JobEvent(job, EventKind.COMPLETED, result))
         log.info("Completed %s", job.filename)
 
     def _write_renderings(self, job: Job, audio: Path, result: dict[str, Any]) -> None:
@@ -182,7 +163,7 @@ class JobStore:
             with self._writing(job.filename, sidecars.in_progress_path(self._audio(job))):
                 target = self.folder.quarantine(job.filename, self.write_formats)
             self._jobs.pop(job.filename, None)
-            self._notify(JobEvent(job, "quarantined"))
+            self._notify(JobEvent(job, EventKind.QUARANTINED))
         error = job.last_error
         log.warning(
             "Moved %s to manual_review/%s after %d attempt(s): %s",
@@ -195,7 +176,7 @@ class JobStore:
         with self._lock:
             sidecars.remove_in_progress(self._audio(job))
             self._jobs.pop(job.filename, None)
-            self._notify(JobEvent(job, "dropped"))
+            self._notify(JobEvent(job, EventKind.DROPPED))
         log.info("Dropped %s: %s", job.filename, reason)
 
     def remember(self, job: Job) -> None:
@@ -223,7 +204,7 @@ class JobStore:
         for stale in [p for p, (name, _) in self._refused.items() if name not in self._jobs and name != filename]:
             del self._refused[stale]  # jobs that ended (or never began) while their write was refused
 
-    def announce(self, job: Job | None, event: str, details: dict[str, Any]) -> None:
+    def announce(self, job: Job | None, event: EventKind, details: dict[str, Any]) -> None:
         """Tell listeners about an activity that changes no state (an engine call)."""
         with self._lock:
             self._notify(JobEvent(job, event, details=details))
