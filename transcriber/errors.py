@@ -1,17 +1,67 @@
 """One error hierarchy with stable ``error_code`` strings.
 
 The codes are a contract: they appear in sidecars, API bodies and the
-database, and docs/TROUBLESHOOTING.md explains each.  Engine failures are
-classified once, at the engine boundary, into one of these classes.
+database, and docs/TROUBLESHOOTING.md explains each.  Every code is a member
+of ``ErrorCode``; every error the daemon raises on purpose derives from
+``TranscriberError``.  Engine failures are classified once, at the engine
+boundary, into one of these classes.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every error code the daemon writes or answers with."""
+
+    # a transcription attempt (sidecars, results, the database)
+    EMPTY_FILE = "empty_file"
+    AUDIO_DECODE_FAILED = "audio_decode_failed"
+    NO_AUDIO_STREAM = "no_audio_stream"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    TIMEOUT = "timeout"
+    WORKER_CRASHED = "worker_crashed"
+    WORKER_START_FAILED = "worker_start_failed"
+    OUT_OF_MEMORY = "out_of_memory"
+    DAEMON_DIED = "daemon_died"
+    ENGINE_ERROR = "engine_error"
+    OUTPUT_WRITE_FAILED = "output_write_failed"
+    # the API's answers
+    INVALID_FILENAME = "invalid_filename"
+    INVALID_JSON = "invalid_json"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_SETTINGS = "invalid_settings"
+    UNSUPPORTED_DEVICE = "unsupported_device"
+    UNSUPPORTED_COMPUTE_TYPE = "unsupported_compute_type"
+    UNSUPPORTED_MODEL_SIZE = "unsupported_model_size"
+    UNAUTHORIZED = "unauthorized"
+    FILE_NOT_FOUND = "file_not_found"
+    RESULT_NOT_FOUND = "result_not_found"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    HTTP_ERROR = "http_error"
+    IN_MANUAL_REVIEW = "in_manual_review"
+    NAME_IN_USE = "name_in_use"
+    REQUEST_TOO_LARGE = "request_too_large"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    # the daemon's own start and stop (the log and the exit status, never a client)
+    CONFIG_INVALID = "config_invalid"
+    ALREADY_RUNNING = "already_running"
+    MODEL_INVALID = "model_invalid"
+    INTERRUPTED = "interrupted"
+
+
+# Codes no client receives: they end the daemon's start, or an attempt on purpose.
+NOT_SENT = frozenset({ErrorCode.CONFIG_INVALID, ErrorCode.ALREADY_RUNNING, ErrorCode.MODEL_INVALID,
+                      ErrorCode.INTERRUPTED})
 
 
 class TranscriberError(Exception):
     """Base of every error the daemon raises on purpose."""
 
-    code = "internal_error"
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -21,19 +71,21 @@ class TranscriberError(Exception):
 class ConfigError(TranscriberError):
     """A bad configuration value; the daemon refuses to start."""
 
-    code = "config_invalid"
+    code = ErrorCode.CONFIG_INVALID
 
 
 class AlreadyRunningError(TranscriberError):
     """Another daemon holds the folder's lock."""
 
-    code = "already_running"
+    code = ErrorCode.ALREADY_RUNNING
 
 
 class ModelError(TranscriberError):
-    """A model is missing, incomplete or fails its checksum."""
+    """A model is missing, incomplete or fails its checksum (at start, or installing).
 
-    code = "model_unavailable"
+    A job that meets one fails with ``ModelUnavailableError`` instead."""
+
+    code = ErrorCode.MODEL_INVALID
 
 
 class UnsupportedSettingError(TranscriberError):
@@ -44,13 +96,13 @@ class UnsupportedSettingError(TranscriberError):
         super().__init__(message)
         self.setting = setting
         self.supported = supported
-        self.code = f"unsupported_{setting}"
+        self.code = ErrorCode(f"unsupported_{setting}")
 
 
 class Interrupted(TranscriberError):
     """A running job was stopped on purpose (cancel, shutdown, new settings)."""
 
-    code = "interrupted"
+    code = ErrorCode.INTERRUPTED
 
 
 class JobError(TranscriberError):
@@ -71,19 +123,19 @@ class PermanentJobError(JobError):
 
 
 class EmptyFileError(PermanentJobError):
-    code = "empty_file"
+    code = ErrorCode.EMPTY_FILE
 
 
 class AudioDecodeError(PermanentJobError):
-    code = "audio_decode_failed"
+    code = ErrorCode.AUDIO_DECODE_FAILED
 
 
 class NoAudioStreamError(PermanentJobError):
-    code = "no_audio_stream"
+    code = ErrorCode.NO_AUDIO_STREAM
 
 
 class ModelUnavailableError(PermanentJobError):
-    code = "model_unavailable"
+    code = ErrorCode.MODEL_UNAVAILABLE
 
 
 class TransientJobError(JobError):
@@ -91,11 +143,11 @@ class TransientJobError(JobError):
 
 
 class JobTimeoutError(TransientJobError):
-    code = "timeout"
+    code = ErrorCode.TIMEOUT
 
 
 class WorkerCrashedError(TransientJobError):
-    code = "worker_crashed"
+    code = ErrorCode.WORKER_CRASHED
 
 
 class WorkerStartError(TransientJobError):
@@ -103,24 +155,24 @@ class WorkerStartError(TransientJobError):
     file's, so it uses up no attempt.  Counting it sent every file of an image
     whose workers could not start to ``manual_review/`` (issue 13)."""
 
-    code = "worker_start_failed"
+    code = ErrorCode.WORKER_START_FAILED
     uses_attempt = False
 
 
 class OutOfMemoryError(TransientJobError):
-    code = "out_of_memory"
+    code = ErrorCode.OUT_OF_MEMORY
 
 
 class DaemonDiedError(TransientJobError):
     """The daemon itself stopped abruptly while the file was processing."""
 
-    code = "daemon_died"
+    code = ErrorCode.DAEMON_DIED
 
 
 class EngineError(TransientJobError):
     """The engine raised something we could not classify more precisely."""
 
-    code = "engine_error"
+    code = ErrorCode.ENGINE_ERROR
 
 
 class OutputWriteError(TransientJobError):
@@ -131,11 +183,11 @@ class OutputWriteError(TransientJobError):
     (tests/reliability/test_disk_trouble.py), so it is retried until it fits.
     """
 
-    code = "output_write_failed"
+    code = ErrorCode.OUTPUT_WRITE_FAILED
     uses_attempt = False
 
 
-_JOB_ERRORS: dict[str, type[JobError]] = {
+_JOB_ERRORS: dict[ErrorCode, type[JobError]] = {
     cls.code: cls
     for cls in (
         EmptyFileError, AudioDecodeError, NoAudioStreamError, ModelUnavailableError,
@@ -147,52 +199,76 @@ _JOB_ERRORS: dict[str, type[JobError]] = {
 
 def job_error_from_code(code: str, message: str) -> JobError:
     """Rebuild an error sent across the worker pipe as (code, message)."""
-    return _JOB_ERRORS.get(code, EngineError)(message)
+    return _JOB_ERRORS.get(code, EngineError)(message)  # type: ignore[call-overload]
 
 
-ERROR_CODES: tuple[str, ...] = tuple(_JOB_ERRORS)
+JOB_ERROR_CODES: tuple[ErrorCode, ...] = tuple(_JOB_ERRORS)
+
+
+class DatabaseUnavailable(TranscriberError):
+    """PostgreSQL cannot be reached (down, slow, refusing); the message says why."""
+
+    code = ErrorCode.DATABASE_UNAVAILABLE
+
+
+class InvalidFilename(TranscriberError):
+    """A name from a client that is not a plain file of the folder; the reason is safe to show."""
+
+    code = ErrorCode.INVALID_FILENAME
 
 
 # The next step a person should take, by error code: sent as ``suggestion`` in the
 # API's error bodies and error objects, and the "what to do" column of
 # docs/TROUBLESHOOTING.md word for word (tests/unit/test_docs.py holds them together).
-SUGGESTIONS: dict[str, str] = {
-    "empty_file": "re-export or re-copy the recording; the copy may have failed at the source",
-    "audio_decode_failed": "check the file with `ffprobe FILE`; convert it with `ffmpeg -i FILE out.wav` if it plays "
-                           "elsewhere",
-    "no_audio_stream": "export the recording with its audio",
-    "model_unavailable": "`.venv/bin/transcriber models install`, or point `whisperx.model_size` at a complete "
-                         "CTranslate2 folder",
-    "timeout": "a very long recording on a slow machine: raise `timeout_seconds`",
-    "worker_crashed": "retried automatically; if a file crashes it every time it lands in review — convert it to WAV "
-                      "and drop it again",
-    "worker_start_failed": "see `/health` (`crash_loop`, `last_death`) and the worker's last log lines; the file "
-                           "waits without using up its attempts",
-    "out_of_memory": "give the container more memory, use a smaller model or `compute_type: int8`, lower "
-                     "`whisperx.batch_size`",
-    "daemon_died": "nothing: it counts one attempt and goes on",
-    "engine_error": "retried; if it repeats, report it with the message",
-    "output_write_failed": "free space / fix permissions; the job waits and is retried (backing off up to "
-                           "`retry_backoff_max_seconds`) for as long as it takes, without using up its attempts",
-    "invalid_filename": "send the plain name of a file in the shared folder",
-    "invalid_json": "send `Content-Type: application/json` with a JSON object",
-    "invalid_request": "check the body against `/docs`",
-    "invalid_settings": "the message names the field",
-    "unsupported_device": "use a device from `supported` (`cpu` on a host without a CUDA GPU)",
-    "unsupported_compute_type": "use a compute type from `supported` (`int8` runs everywhere)",
-    "unsupported_model_size": "use a model from `supported`, or install it with `transcriber models install`",
-    "unauthorized": "`Authorization: Bearer <token>` or `X-API-Key: <token>`",
-    "file_not_found": "copy the file first, or raise the wait for slow shares",
-    "result_not_found": "poll `/status`, or use `wait`",
-    "not_found": "see `/docs`",
-    "method_not_allowed": "see `/docs`",
-    "in_manual_review": "fix the cause, then `force: true`",
-    "name_in_use": "rename or remove one of them",
-    "request_too_large": "send only the fields of the request",
-    "database_unavailable": "set `database.url`, or wait for PostgreSQL",
-    "internal_error": "the daemon log has the traceback; please report it",
+SUGGESTIONS: dict[ErrorCode, str] = {
+    ErrorCode.EMPTY_FILE: "re-export or re-copy the recording; the copy may have failed at the source",
+    ErrorCode.AUDIO_DECODE_FAILED: (
+        "check the file with `ffprobe FILE`; convert it with `ffmpeg -i FILE out.wav` if it plays elsewhere"
+    ),
+    ErrorCode.NO_AUDIO_STREAM: "export the recording with its audio",
+    ErrorCode.MODEL_UNAVAILABLE: (
+        "`.venv/bin/transcriber models install`, or point `whisperx.model_size` at a complete CTranslate2 "
+        "folder"
+    ),
+    ErrorCode.TIMEOUT: "a very long recording on a slow machine: raise `timeout_seconds`",
+    ErrorCode.WORKER_CRASHED: (
+        "retried automatically; if a file crashes it every time it lands in review — convert it to WAV and drop "
+        "it again"
+    ),
+    ErrorCode.WORKER_START_FAILED: (
+        "see `/health` (`crash_loop`, `last_death`) and the worker's last log lines; the file waits without "
+        "using up its attempts"
+    ),
+    ErrorCode.OUT_OF_MEMORY: (
+        "give the container more memory, use a smaller model or `compute_type: int8`, lower "
+        "`whisperx.batch_size`"
+    ),
+    ErrorCode.DAEMON_DIED: "nothing: it counts one attempt and goes on",
+    ErrorCode.ENGINE_ERROR: "retried; if it repeats, report it with the message",
+    ErrorCode.OUTPUT_WRITE_FAILED: (
+        "free space / fix permissions; the job waits and is retried (backing off up to "
+        "`retry_backoff_max_seconds`) for as long as it takes, without using up its attempts"
+    ),
+    ErrorCode.INVALID_FILENAME: "send the plain name of a file in the shared folder",
+    ErrorCode.INVALID_JSON: "send `Content-Type: application/json` with a JSON object",
+    ErrorCode.INVALID_REQUEST: "check the body against `/docs`",
+    ErrorCode.INVALID_SETTINGS: "the message names the field",
+    ErrorCode.UNSUPPORTED_DEVICE: "use a device from `supported` (`cpu` on a host without a CUDA GPU)",
+    ErrorCode.UNSUPPORTED_COMPUTE_TYPE: "use a compute type from `supported` (`int8` runs everywhere)",
+    ErrorCode.UNSUPPORTED_MODEL_SIZE: "use a model from `supported`, or install it with `transcriber models install`",
+    ErrorCode.UNAUTHORIZED: "`Authorization: Bearer <token>` or `X-API-Key: <token>`",
+    ErrorCode.FILE_NOT_FOUND: "copy the file first, or raise the wait for slow shares",
+    ErrorCode.RESULT_NOT_FOUND: "poll `/status`, or use `wait`",
+    ErrorCode.NOT_FOUND: "see `/docs`",
+    ErrorCode.HTTP_ERROR: "see `/docs`",
+    ErrorCode.METHOD_NOT_ALLOWED: "see `/docs`",
+    ErrorCode.IN_MANUAL_REVIEW: "fix the cause, then `force: true`",
+    ErrorCode.NAME_IN_USE: "rename or remove one of them",
+    ErrorCode.REQUEST_TOO_LARGE: "send only the fields of the request",
+    ErrorCode.DATABASE_UNAVAILABLE: "set `database.url`, or wait for PostgreSQL",
+    ErrorCode.INTERNAL_ERROR: "the daemon log has the traceback; please report it",
 }
 
 
 def suggestion_for(code: str | None) -> str | None:
-    return SUGGESTIONS.get(code) if code else None
+    return SUGGESTIONS.get(code) if code else None  # type: ignore[call-overload]

@@ -10,7 +10,8 @@ import pytest
 
 from tests.helpers import wait_for
 from tests.postgres import PostgresServer
-from transcriber.mirror.database import Database, DatabaseUnavailable
+from transcriber.errors import DatabaseUnavailable
+from transcriber.mirror.database import Database
 
 
 @pytest.fixture

@@ -39,16 +39,16 @@ from transcriber.api.schemas import (
     TaskPage,
     TranscribeRequest,
 )
-from transcriber.api.service import ApiError, FileState, TranscriptionService
+from transcriber.api.service import ApiError, FileState, TranscriptionService, file_not_found
 from transcriber.config import Config
 from transcriber.domain.job import PRIORITY_API, Job, Status
-from transcriber.domain.settings import TranscriptionSettings, apply_overrides
+from transcriber.domain.settings import OVERRIDABLE, TranscriptionSettings, apply_overrides
 from transcriber.engine.capabilities import host_capabilities
 from transcriber.engine.model_files import installed_models, resolve_model
-from transcriber.errors import ModelError, UnsupportedSettingError, suggestion_for
+from transcriber.errors import DatabaseUnavailable, ErrorCode, ModelError, UnsupportedSettingError, suggestion_for
 from transcriber.exports import formats
 from transcriber.folder import sidecars
-from transcriber.mirror.database import Database, DatabaseUnavailable
+from transcriber.mirror.database import Database
 from transcriber.scheduler.daemon import Daemon
 
 log = logging.getLogger("API")
@@ -99,8 +99,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         settings = _settings(daemon, body, debug)
         state = await _wait_for_file(service, name, config)
         if state.status is Status.NOT_FOUND:
-            raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
-                           debug_info=_debug_info(debug, state))
+            raise file_not_found(name, debug_info=_debug_info(debug, state))
         if state.status is Status.ERROR and not body.force:
             raise _in_review_error(service, state, debug)
         outcome = await run_in_threadpool(service.request, state, settings, body.force)
@@ -144,8 +143,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         name = service.validate(filename)
         state = service.state(name)
         if state.status is Status.NOT_FOUND:
-            raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found",
-                           debug_info=_debug_info(debug or config.api.debug, state))
+            raise file_not_found(name, debug_info=_debug_info(debug or config.api.debug, state))
         response = _json(_status_body(service, state, debug or config.api.debug))
         if not debug:
             status_cache.put(filename, state.job.filename if state.job else name, response, seen)
@@ -159,7 +157,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         state = service.state(name)
         document = service.result(state) if state.status is Status.COMPLETED else None
         if document is None:
-            raise ApiError(404, "result_not_found", f"no result yet: the file is {state.status.value}", name,
+            raise ApiError(404, ErrorCode.RESULT_NOT_FOUND, f"no result yet: the file is {state.status.value}", name,
                            status=state.status.value, current_status=state.status.value,
                            debug_info=_debug_info(debug or config.api.debug, state))
         if format == "json":
@@ -189,7 +187,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> dict[str, Any]:
         if not q.strip() or not q.isprintable():
-            raise ApiError(422, "invalid_request", "q: give some words to search for")
+            raise ApiError(422, ErrorCode.INVALID_REQUEST, "q: give some words to search for")
         rows = _database(daemon, lambda db: db.search(q, limit, offset))
         return {"query": q, "limit": limit, "offset": offset, "results": rows}
 
@@ -215,12 +213,12 @@ def create_app(daemon: Daemon) -> FastAPI:
 def _database(daemon: Daemon, query: Callable[[Database], T]) -> T:
     mirror = daemon.mirror
     if mirror is None:
-        raise ApiError(503, "database_unavailable",
+        raise ApiError(503, ErrorCode.DATABASE_UNAVAILABLE,
                        "the PostgreSQL mirror is off (set database.url / DATABASE_URL to turn it on)")
     try:
         return query(mirror.db)
     except DatabaseUnavailable as exc:
-        raise ApiError(503, "database_unavailable",
+        raise ApiError(503, ErrorCode.DATABASE_UNAVAILABLE,
                        f"the PostgreSQL mirror cannot be reached right now ({exc}); transcription goes on") from exc
 
 
@@ -240,11 +238,11 @@ def _check_model(daemon: Daemon, model_size: str) -> None:
     """Clients choose among installed models by name; folders are the operator's to configure."""
     models = daemon.config.models
     if "/" in model_size or "\\" in model_size or model_size.startswith(".") or not model_size.isprintable():
-        raise ApiError(422, "invalid_settings", "model_size: a model name such as 'base', not a path")
+        raise ApiError(422, ErrorCode.INVALID_SETTINGS, "model_size: a model name such as 'base', not a path")
     try:
         resolve_model(model_size, models.dir, models.allow_download)
     except ModelError as exc:
-        raise ApiError(422, "unsupported_model_size", f"model_size: {exc.message}", setting="model_size",
+        raise ApiError(422, ErrorCode.UNSUPPORTED_MODEL_SIZE, f"model_size: {exc.message}", setting="model_size",
                        supported=list(installed_models(models.dir))) from exc
 
 
@@ -262,7 +260,7 @@ def _delete(service: TranscriptionService, filename: object, status_cache: Respo
     name = service.validate(filename)
     state = service.state(name)
     if state.status is Status.NOT_FOUND:
-        raise ApiError(404, "file_not_found", "no such file in the shared folder", name, status="not_found")
+        raise file_not_found(name)
     outcome = service.delete(state)
     # A pending, completed or failed file has no job whose end would clear its cached
     # status: without this, GET /status said "pending"/"completed" for a file just
@@ -331,7 +329,7 @@ def _status_body(service: TranscriptionService, state: FileState, debug: bool = 
 def _in_review_error(service: TranscriptionService, state: FileState, debug: bool) -> ApiError:
     error = api_debug.last_error(_sidecar_of(state)) or {}
     return ApiError(
-        409, "in_manual_review",
+        409, ErrorCode.IN_MANUAL_REVIEW,
         f"the file failed and is in manual_review/ ({error.get('code')}: {error.get('message')}); "
         "send force=true to move it back and start over",
         state.name, last_error=error or None, debug_info=_debug_info(debug, state),
@@ -357,7 +355,8 @@ def _content_disposition(filename: str) -> str:
 def _auth_dependency(token: bytes) -> Any:
     async def check(request: Request) -> None:  # async: no thread-pool hop per request
         if not authorised(token, request.scope["headers"]):
-            raise ApiError(401, "unauthorized", "missing or wrong API token (Authorization: Bearer … or X-API-Key)")
+            raise ApiError(401, ErrorCode.UNAUTHORIZED,
+                           "missing or wrong API token (Authorization: Bearer … or X-API-Key)")
 
     return Depends(check)
 
@@ -376,22 +375,22 @@ def _install_error_handlers(app: FastAPI, config: Config) -> None:
         errors = exc.errors()
         first = errors[0] if errors else {}
         if first.get("type") == "json_invalid":
-            return error_response(400, "invalid_json", "the request body is not valid JSON")
+            return error_response(400, ErrorCode.INVALID_JSON, "the request body is not valid JSON")
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
         field = where.split(".")[-1]
-        code = "invalid_filename" if field == "filename" else "invalid_settings" if field in (
-            "language", "model_size", "temperature", "compute_type", "device") else "invalid_request"
+        code = (ErrorCode.INVALID_FILENAME if field == "filename" else ErrorCode.INVALID_SETTINGS
+                if field in OVERRIDABLE else ErrorCode.INVALID_REQUEST)
         return error_response(422, code, f"{where}: {first.get('msg', 'invalid value')}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 413: ErrorCode.REQUEST_TOO_LARGE}
+        return error_response(exc.status_code, codes.get(exc.status_code, ErrorCode.HTTP_ERROR), str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unexpected error in the API")
-        return error_response(500, "internal_error", "an unexpected error occurred; see the daemon log")
+        return error_response(500, ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; see the daemon log")
 
 
 def _json(body: dict[str, Any], status_code: int = 200) -> Response:

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from transcriber.errors import suggestion_for
+from transcriber.errors import ErrorCode, suggestion_for
 
 
-def error_response(http_status: int, code: str, message: str) -> JSONResponse:
+def error_response(http_status: int, code: ErrorCode, message: str) -> JSONResponse:
     return JSONResponse({"status": "error", "error_code": code, "message": message, "filename": None,
                          "suggestion": suggestion_for(code)}, status_code=http_status)
 
@@ -44,7 +44,8 @@ class ProtectedDocs:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in DOCS_PATHS and not authorised(self.token, scope["headers"]):
-            refusal = error_response(401, "unauthorized", "missing or wrong API token (Authorization: Bearer … or "
+            refusal = error_response(401, ErrorCode.UNAUTHORIZED,
+                                     "missing or wrong API token (Authorization: Bearer … or "
                                      "X-API-Key); api.public_docs: true serves /docs without it")
             refusal.headers["WWW-Authenticate"] = "Bearer"
             await refusal(scope, receive, send)
@@ -64,7 +65,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            refusal = error_response(413, "request_too_large", f"the request body is over {self.limit} bytes")
+            refusal = error_response(413, ErrorCode.REQUEST_TOO_LARGE, f"the request body is over {self.limit} bytes")
             await refusal(scope, receive, send)
             return
         await self.app(scope, self._counting(receive), send)

@@ -18,19 +18,28 @@ import psutil
 
 from transcriber.domain.job import Job, Source, Status
 from transcriber.domain.settings import TranscriptionSettings
+from transcriber.errors import ErrorCode, InvalidFilename, TranscriberError
 from transcriber.folder import sidecars
-from transcriber.folder.filenames import InvalidFilename, locate, validate
+from transcriber.folder.filenames import locate, validate
 from transcriber.folder.layout import companion_suffixes
 from transcriber.scheduler.daemon import Daemon, WorkerState
 from transcriber.scheduler.events import EventKind
 
 
-class ApiError(Exception):
-    def __init__(self, http_status: int, code: str, message: str, filename: str | None = None,
+class ApiError(TranscriberError):
+    """An answer other than success: its HTTP status, code, message, and extra fields of the body."""
+
+    def __init__(self, http_status: int, code: ErrorCode, message: str, filename: str | None = None,
                  status: str = "error", **extra: Any) -> None:
         super().__init__(message)
-        self.http_status, self.code, self.message = http_status, code, message
+        self.http_status, self.code = http_status, code
         self.filename, self.status, self.extra = filename, status, extra
+
+
+def file_not_found(name: str, **extra: Any) -> ApiError:
+    """The one ``404 file_not_found`` (``status`` "not_found" unless given)."""
+    return ApiError(404, ErrorCode.FILE_NOT_FOUND, "no such file in the shared folder", name,
+                    **{"status": "not_found", **extra})
 
 
 @dataclass(frozen=True)
@@ -73,14 +82,14 @@ class TranscriptionService:
         try:
             return validate(name, self.folder)
         except InvalidFilename as exc:
-            raise ApiError(400, "invalid_filename", str(exc), _printable(name)) from exc
+            raise ApiError(400, ErrorCode.INVALID_FILENAME, str(exc), _printable(name)) from exc
 
     def state(self, name: str) -> FileState:
         try:
             audio = locate(name, self.folder.root, self.folder.root)
             review_audio = None if audio else locate(name, self.folder.manual_review, self.folder.root)
         except InvalidFilename as exc:
-            raise ApiError(400, "invalid_filename", str(exc), name) from exc
+            raise ApiError(400, ErrorCode.INVALID_FILENAME, str(exc), name) from exc
         if audio is not None:
             key = self._key(audio)
             job = self.daemon.job(key)
@@ -111,8 +120,8 @@ class TranscriptionService:
         try:
             return self._request(state, settings, force)
         except OSError as exc:  # a full or read-only folder: the client may try again later, not a 500
-            raise ApiError(503, "output_write_failed", f"the shared folder refused the write: {exc.strerror or exc}",
-                           state.name) from exc
+            raise ApiError(503, ErrorCode.OUTPUT_WRITE_FAILED,
+                           f"the shared folder refused the write: {exc.strerror or exc}", state.name) from exc
 
     def _request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
         # A file the watcher has not released (no job, no result) may still be
@@ -120,7 +129,7 @@ class TranscriptionService:
         complete = state.status is not Status.PENDING
         if state.status is Status.ERROR:
             if not force:
-                raise ApiError(409, "in_manual_review", "the file is in manual_review/", state.name)
+                raise ApiError(409, ErrorCode.IN_MANUAL_REVIEW, "the file is in manual_review/", state.name)
             state = self._restore_from_review(state)
         assert state.audio is not None
         key = self._key(state.audio)
@@ -141,8 +150,7 @@ class TranscriptionService:
             # gap open).  Answer from where the file is now.
             now = self.state(state.name)
             if now.status is Status.NOT_FOUND:
-                raise ApiError(404, "file_not_found", "no such file in the shared folder", state.name,
-                               status="not_found")
+                raise file_not_found(state.name)
             return self._request(now, settings, force)
         return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API, complete=complete))
 
@@ -206,7 +214,8 @@ class TranscriptionService:
         assert state.review_audio is not None
         target = self.folder.root / state.name
         if os.path.lexists(target):
-            raise ApiError(409, "name_in_use", "a file of that name is already in the shared folder", state.name)
+            raise ApiError(409, ErrorCode.NAME_IN_USE, "a file of that name is already in the shared folder",
+                           state.name)
         stamp = f"{sidecars.utc_now():%Y%m%dT%H%M%SZ}"
         # Before the audio: the scan never sees it back without its result.
         for suffix in companion_suffixes(self.daemon.store.write_formats):

@@ -13,13 +13,10 @@ import os
 import unicodedata
 from pathlib import Path
 
+from transcriber.errors import InvalidFilename
 from transcriber.folder.layout import MANUAL_REVIEW, SharedFolder, is_audio_name
 
 MAX_NAME_BYTES = 255
-
-
-class InvalidFilename(ValueError):
-    """The reason is safe to show to the client."""
 
 
 def validate(name: object, folder: SharedFolder) -> str:

@@ -19,14 +19,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from transcriber.errors import DatabaseUnavailable
+
 log = logging.getLogger("Database")
 
 MIGRATION_LOCK = 7_351_902  # pg_advisory_lock key: one migrator at a time
 TERMINAL_STATUSES = ("completed", "error", "deleted")
-
-
-class DatabaseUnavailable(Exception):
-    """PostgreSQL cannot be reached (down, slow, refusing); the message says why."""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from transcriber.domain.job import Job, Status
+from transcriber.errors import DatabaseUnavailable
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
-from transcriber.mirror.database import Database, DatabaseUnavailable, EventRow, TaskRow, TranscriptionRow
+from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
 from transcriber.scheduler.events import EventKind, JobEvent
 
 log = logging.getLogger("Mirror")
