@@ -15,13 +15,13 @@ from transcriber.api import app as api_module
 from transcriber.api.server import check_exposure
 from transcriber.api.service import FileState, TranscriptionService
 from transcriber.config import load_config
-from transcriber.domain.job import Status
+from transcriber.domain.job import JobStatus
 from transcriber.errors import ConfigError
 
 
 def processing(harness, name: str) -> bool:
     job = harness.daemon.job(name)
-    return job is not None and job.status is Status.PROCESSING
+    return job is not None and job.status is JobStatus.PROCESSING
 
 
 def queue_position(harness, name: str) -> int | None:

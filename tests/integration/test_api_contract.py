@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import in_progress_of, wait_for, write_tone
-from transcriber.domain.job import Status
+from transcriber.domain.job import JobStatus
 from transcriber.engine.capabilities import host_capabilities
 
 SLOW_WINDOW = {"watch": {"stability_seconds": 2.0, "close_settle_seconds": 2.0}}
@@ -84,7 +84,7 @@ def test_debug_never_restarts_a_running_job(start_api) -> None:
     api = start_api()
     write_tone(api.shared / "slow-debug.wav")
     assert api.client.post("/transcribe", json={"filename": "slow-debug.wav"}).status_code == 202
-    wait_for(lambda: (job := api.daemon.job("slow-debug.wav")) and job.status is Status.PROCESSING,
+    wait_for(lambda: (job := api.daemon.job("slow-debug.wav")) and job.status is JobStatus.PROCESSING,
              what="processing")
     again = api.client.post("/transcribe", json={"filename": "slow-debug.wav", "debug": True})
     assert again.status_code == 202

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.domain.job import Source, Status
+from transcriber.domain.job import JobStatus, Source
 
 
 def test_dropped_file_becomes_result_with_the_design_schema(start_daemon, shared: Path) -> None:
@@ -95,9 +95,9 @@ def test_pause_marker_holds_new_jobs_until_removed(start_daemon, shared: Path) -
     daemon = start_daemon()
     write_tone(shared / "held.wav")
     job = wait_for(lambda: daemon.job("held.wav"), what="queued")
-    assert job.status is Status.QUEUED
+    assert job.status is JobStatus.QUEUED
     time.sleep(1.0)
-    assert daemon.job("held.wav").status is Status.QUEUED
+    assert daemon.job("held.wav").status is JobStatus.QUEUED
     assert in_progress_of(shared, "held.wav")["status"] == "queued"
     assert daemon.paused
     (shared / ".pause").unlink()
@@ -107,12 +107,12 @@ def test_pause_marker_holds_new_jobs_until_removed(start_daemon, shared: Path) -
 def test_pause_lets_the_running_job_finish(start_daemon, shared: Path) -> None:
     daemon = start_daemon()
     write_tone(shared / "slow-running.wav")
-    wait_for(lambda: (j := daemon.job("slow-running.wav")) and j.status is Status.PROCESSING, what="processing")
+    wait_for(lambda: (j := daemon.job("slow-running.wav")) and j.status is JobStatus.PROCESSING, what="processing")
     (shared / ".pause").touch()
     write_tone(shared / "after.wav")
     wait_for(lambda: result_of(shared, "slow-running.wav"), what="the running job's result")
     time.sleep(0.5)
-    assert daemon.job("after.wav").status is Status.QUEUED
+    assert daemon.job("after.wav").status is JobStatus.QUEUED
 
 
 def test_empty_and_text_files_go_to_review_without_retries(start_daemon, shared: Path) -> None:
@@ -170,7 +170,7 @@ def test_cancel_removes_a_queued_job_and_interrupts_a_running_one(start_daemon, 
     daemon = start_daemon()
     write_tone(shared / "slow-cancel.wav")
     write_tone(shared / "queued-cancel.wav")
-    wait_for(lambda: (j := daemon.job("slow-cancel.wav")) and j.status is Status.PROCESSING, what="processing")
+    wait_for(lambda: (j := daemon.job("slow-cancel.wav")) and j.status is JobStatus.PROCESSING, what="processing")
     wait_for(lambda: daemon.job("queued-cancel.wav"), what="queued")
     started = time.monotonic()
     assert daemon.cancel("slow-cancel.wav")

@@ -10,7 +10,6 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.domain.job import Status
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
 
 
@@ -222,4 +221,3 @@ def test_queries_answer_503_when_the_mirror_is_off(start_api) -> None:
         assert response.json()["error_code"] == "database_unavailable"
         assert "database.url" in response.json()["message"]
     assert api.client.get("/health").json()["database"] == "disabled"
-    assert Status.DELETED.value == "deleted"

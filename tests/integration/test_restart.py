@@ -113,11 +113,11 @@ def test_a_forced_rerun_survives_a_restart(start_daemon, shared: Path) -> None:
 
 
 def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, shared: Path, tmp_path: Path) -> None:
-    from transcriber.domain.job import Status
+    from transcriber.domain.job import JobStatus
 
     daemon = start_daemon()
     write_tone(shared / "slow-shutdown.wav")
-    wait_for(lambda: (j := daemon.job("slow-shutdown.wav")) and j.status is Status.PROCESSING, what="processing")
+    wait_for(lambda: (j := daemon.job("slow-shutdown.wav")) and j.status is JobStatus.PROCESSING, what="processing")
     daemon.stop(grace_seconds=0.2)
     sidecar = in_progress_of(shared, "slow-shutdown.wav")
     assert sidecar["status"] == "queued"
@@ -129,11 +129,11 @@ def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, share
 
 
 def test_graceful_shutdown_lets_a_short_job_finish(start_daemon, shared: Path) -> None:
-    from transcriber.domain.job import Status
+    from transcriber.domain.job import JobStatus
 
     daemon = start_daemon()
     write_tone(shared / "slow-finish.wav")
-    wait_for(lambda: (j := daemon.job("slow-finish.wav")) and j.status is Status.PROCESSING, what="processing")
+    wait_for(lambda: (j := daemon.job("slow-finish.wav")) and j.status is JobStatus.PROCESSING, what="processing")
     daemon.stop(grace_seconds=10)
     assert result_of(shared, "slow-finish.wav") is not None
     assert not (shared / "slow-finish.wav.in_progress").exists()

@@ -57,7 +57,7 @@ from tests.fake_engine import FakeEngine
 from tests.helpers import make_config, wait_for, write_tone
 from transcriber.api.schemas import CompletedResponse, DeletedResponse, ErrorResponse, QueuedResponse, StatusResponse
 from transcriber.api.server import ApiServer
-from transcriber.domain.job import AttemptStatus, Job, Status
+from transcriber.domain.job import AttemptStatus, Job, JobStatus
 from transcriber.folder.layout import LOCK_NAME, MANUAL_REVIEW, PAUSE_NAME
 from transcriber.folder.sidecars import TEMP_PREFIX
 from transcriber.scheduler.daemon import Daemon
@@ -297,7 +297,7 @@ class DaemonStateModel(RuleBasedStateMachine):
 
         def exact() -> Instant | None:
             now = self._instant()
-            queued = {n for n, j in now.jobs.items() if j.status is Status.QUEUED}
+            queued = {n for n, j in now.jobs.items() if j.status is JobStatus.QUEUED}
             consistent = not now.running and now.queued == queued and now.queue_length == len(queued)
             return now if consistent else None
 
@@ -347,7 +347,7 @@ class DaemonStateModel(RuleBasedStateMachine):
         assert view.review_audio and view.review_sidecar, (name, view)
         sidecar = view.review_sidecar
         failed = [a for a in sidecar["attempts"] if a["status"] == AttemptStatus.FAILED.value]
-        assert sidecar["status"] == Status.ERROR.value, sidecar
+        assert sidecar["status"] == JobStatus.ERROR.value, sidecar
         if kind == "broken":  # permanent: no retry
             assert len(failed) == 1 and sidecar["current_attempt"] == 1, sidecar
         else:
@@ -384,7 +384,7 @@ class DaemonStateModel(RuleBasedStateMachine):
         assert not (view.audio and (view.review_audio or view.review_sidecar)), where
         assert view.review_audio == bool(view.review_sidecar), where
         if view.review_sidecar is not None:
-            assert view.review_sidecar["status"] == Status.ERROR.value, where
+            assert view.review_sidecar["status"] == JobStatus.ERROR.value, where
             _check_attempts(view.review_sidecar, where)
         assert (job is None) == (view.in_progress is None), where
         if view.result is not None and view.in_progress is not None:
@@ -396,10 +396,10 @@ class DaemonStateModel(RuleBasedStateMachine):
             assert (sidecar["task_id"], sidecar["status"], sidecar["current_attempt"]) == (
                 job.task_id, job.status.value, job.current_attempt), where
             _check_attempts(sidecar, where)
-            if job.status is Status.PROCESSING:
+            if job.status is JobStatus.PROCESSING:
                 assert name in now.running, (where, now.running)
         if name in now.queued:
-            assert job is not None and job.status is Status.QUEUED, (where, "in the queue")
+            assert job is not None and job.status is JobStatus.QUEUED, (where, "in the queue")
 
     @invariant()
     def api_agrees_with_the_folder(self) -> None:

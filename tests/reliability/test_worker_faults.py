@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.domain.job import AttemptStatus, Job, Stage, Status
+from transcriber.domain.job import AttemptStatus, Job, JobStatus, Stage
 from transcriber.folder.sidecars import parse_time
 from transcriber.scheduler.daemon import Daemon
 from transcriber.scheduler.events import JobEvent
@@ -152,7 +152,7 @@ def test_a_frozen_worker_is_killed_at_the_deadline_and_the_file_retried(
 
     running = wait_for(lambda: (j := daemon.job(name)) and j.progress.stage is Stage.TRANSCRIBING and j,
                        timeout=60, what="the worker inside the engine")
-    assert running.status is Status.PROCESSING and running.current_attempt == 1
+    assert running.status is JobStatus.PROCESSING and running.current_attempt == 1
     pid = daemon.workers()[0].pid
     worker = psutil.Process(pid)
     assert worker.ppid() == os.getpid()  # our own child, the spawned worker
@@ -163,7 +163,7 @@ def test_a_frozen_worker_is_killed_at_the_deadline_and_the_file_retried(
     # Frozen worker: the daemon, its watcher and its API carry on.
     write_tone(shared / "behind.wav", seconds=0.5)
     queued = wait_for(lambda: daemon.job("behind.wav"), timeout=30, what="the watcher to queue a new file")
-    assert queued.status is Status.QUEUED
+    assert queued.status is JobStatus.QUEUED
     status = client.get(f"/status/{name}")
     assert status.status_code == 200 and status.json()["status"] == "processing"
     assert client.get("/status/behind.wav").json()["status"] == "queued"

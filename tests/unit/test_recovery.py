@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transcriber.domain.job import Job, Source, Status, await_file, fail_attempt, new_job, start_attempt
+from transcriber.domain.job import Job, JobStatus, Source, await_file, fail_attempt, new_job, start_attempt
 from transcriber.domain.recovery import Action, recover
 from transcriber.domain.retry import RetryPolicy
 from transcriber.domain.settings import TranscriptionSettings
@@ -14,13 +14,13 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = RetryPolicy(base_seconds=10, max_seconds=100)
 
 
-def job_in(status: Status, failed: int = 0, max_attempts: int = 3) -> Job:
+def job_in(status: JobStatus, failed: int = 0, max_attempts: int = 3) -> Job:
     current = new_job("a.wav", TranscriptionSettings("base", "ru", 0.1, "int8", "cpu"), Source.SCAN, max_attempts, NOW)
     for _ in range(failed):
         current = fail_attempt(start_attempt(current, NOW), EngineError("x"), NOW, NOW)
-    if status is Status.PROCESSING:
+    if status is JobStatus.PROCESSING:
         return start_attempt(current, NOW)
-    if status is Status.ERROR:
+    if status is JobStatus.ERROR:
         return fail_attempt(start_attempt(current, NOW), EngineError("x"), NOW, None)
     from dataclasses import replace
 
@@ -30,14 +30,14 @@ def job_in(status: Status, failed: int = 0, max_attempts: int = 3) -> Job:
 @pytest.mark.parametrize(
     ("status", "failed", "has_audio", "has_result", "action", "new_status"),
     [
-        (Status.QUEUED, 0, True, False, Action.ENQUEUE, Status.QUEUED),
-        (Status.RETRY_WAIT, 1, True, False, Action.WAIT_RETRY, Status.RETRY_WAIT),
-        (Status.PROCESSING, 0, True, False, Action.WAIT_RETRY, Status.RETRY_WAIT),
-        (Status.PROCESSING, 2, True, False, Action.QUARANTINE, Status.ERROR),
-        (Status.ERROR, 0, True, False, Action.QUARANTINE, Status.ERROR),
-        (Status.ERROR, 0, False, False, Action.QUARANTINE, Status.ERROR),
-        (Status.QUEUED, 0, False, False, Action.DISCARD, Status.QUEUED),
-        (Status.PROCESSING, 0, True, True, Action.DISCARD, Status.PROCESSING),
+        (JobStatus.QUEUED, 0, True, False, Action.ENQUEUE, JobStatus.QUEUED),
+        (JobStatus.RETRY_WAIT, 1, True, False, Action.WAIT_RETRY, JobStatus.RETRY_WAIT),
+        (JobStatus.PROCESSING, 0, True, False, Action.WAIT_RETRY, JobStatus.RETRY_WAIT),
+        (JobStatus.PROCESSING, 2, True, False, Action.QUARANTINE, JobStatus.ERROR),
+        (JobStatus.ERROR, 0, True, False, Action.QUARANTINE, JobStatus.ERROR),
+        (JobStatus.ERROR, 0, False, False, Action.QUARANTINE, JobStatus.ERROR),
+        (JobStatus.QUEUED, 0, False, False, Action.DISCARD, JobStatus.QUEUED),
+        (JobStatus.PROCESSING, 0, True, True, Action.DISCARD, JobStatus.PROCESSING),
     ],
 )
 def test_recovery_table(status, failed, has_audio, has_result, action, new_status) -> None:
@@ -47,13 +47,13 @@ def test_recovery_table(status, failed, has_audio, has_result, action, new_statu
 
 
 def test_a_processing_file_counts_as_a_failed_attempt_with_backoff() -> None:
-    outcome = recover(job_in(Status.PROCESSING), True, False, NOW, POLICY)
+    outcome = recover(job_in(JobStatus.PROCESSING), True, False, NOW, POLICY)
     assert outcome.job.attempts[-1].error.code == "daemon_died"
     assert outcome.job.next_attempt_at == NOW + timedelta(seconds=10)
 
 
 def test_a_job_waiting_for_its_file_waits_again_after_a_restart() -> None:
-    waiting = await_file(job_in(Status.QUEUED))
+    waiting = await_file(job_in(JobStatus.QUEUED))
     outcome = recover(waiting, True, False, NOW, POLICY)
     assert outcome.action is Action.AWAIT_FILE and outcome.job.waiting_for_file
     assert recover(waiting, False, False, NOW, POLICY).action is Action.DISCARD

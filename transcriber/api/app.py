@@ -39,9 +39,9 @@ from transcriber.api.schemas import (
     TaskPage,
     TranscribeRequest,
 )
-from transcriber.api.service import ApiError, FileState, TranscriptionService, file_not_found
+from transcriber.api.service import ApiError, FileState, FileStatus, TranscriptionService, file_not_found
 from transcriber.config import Config
-from transcriber.domain.job import PRIORITY_API, Job, Status
+from transcriber.domain.job import PRIORITY_API, Job, JobStatus
 from transcriber.domain.settings import OVERRIDABLE, TranscriptionSettings, apply_overrides
 from transcriber.engine.capabilities import host_capabilities
 from transcriber.engine.model_files import installed_models, resolve_model
@@ -98,9 +98,9 @@ def create_app(daemon: Daemon) -> FastAPI:
         debug = body.debug if body.debug is not None else config.api.debug
         settings = _settings(daemon, body, debug)
         state = await _wait_for_file(service, name, config)
-        if state.status is Status.NOT_FOUND:
+        if state.status is FileStatus.NOT_FOUND:
             raise file_not_found(name, debug_info=_debug_info(debug, state))
-        if state.status is Status.ERROR and not body.force:
+        if state.status is FileStatus.ERROR and not body.force:
             raise _in_review_error(service, state, debug)
         outcome = await run_in_threadpool(service.request, state, settings, body.force)
         if outcome.kind == "completed":
@@ -110,9 +110,9 @@ def create_app(daemon: Daemon) -> FastAPI:
             key = outcome.job.filename
             await waiters.wait(key, wait, finished=lambda: daemon.job(key) is None)
             state = await run_in_threadpool(service.state, name)
-            if state.status is Status.COMPLETED:
+            if state.status is FileStatus.COMPLETED:
                 return _completed(name, await run_in_threadpool(service.result, state))
-            if state.status is Status.ERROR:
+            if state.status is FileStatus.ERROR:
                 raise _in_review_error(service, state, debug)
         job = daemon.job(outcome.job.filename) if outcome.job is not None else None
         body = _queued_body(service, name, job or outcome.job, settings, outcome.kind)
@@ -142,7 +142,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         seen = status_cache.evictions
         name = service.validate(filename)
         state = service.state(name)
-        if state.status is Status.NOT_FOUND:
+        if state.status is FileStatus.NOT_FOUND:
             raise file_not_found(name, debug_info=_debug_info(debug or config.api.debug, state))
         response = _json(_status_body(service, state, debug or config.api.debug))
         if not debug:
@@ -155,7 +155,7 @@ def create_app(daemon: Daemon) -> FastAPI:
                debug: bool = False) -> Response:
         name = service.validate(filename)
         state = service.state(name)
-        document = service.result(state) if state.status is Status.COMPLETED else None
+        document = service.result(state) if state.status is FileStatus.COMPLETED else None
         if document is None:
             raise ApiError(404, ErrorCode.RESULT_NOT_FOUND, f"no result yet: the file is {state.status.value}", name,
                            status=state.status.value, current_status=state.status.value,
@@ -250,7 +250,7 @@ async def _wait_for_file(service: TranscriptionService, name: str, config: Confi
     """A file may still be arriving: look ``file_wait_attempts`` times before giving up."""
     for attempt in range(config.api.file_wait_attempts):
         state = await run_in_threadpool(service.state, name)
-        if state.status is not Status.NOT_FOUND or attempt == config.api.file_wait_attempts - 1:
+        if state.status is not FileStatus.NOT_FOUND or attempt == config.api.file_wait_attempts - 1:
             return state
         await asyncio.sleep(config.api.file_wait_interval)
     raise AssertionError("unreachable")
@@ -259,7 +259,7 @@ async def _wait_for_file(service: TranscriptionService, name: str, config: Confi
 def _delete(service: TranscriptionService, filename: object, status_cache: ResponseCache) -> dict[str, Any]:
     name = service.validate(filename)
     state = service.state(name)
-    if state.status is Status.NOT_FOUND:
+    if state.status is FileStatus.NOT_FOUND:
         raise file_not_found(name)
     outcome = service.delete(state)
     # A pending, completed or failed file has no job whose end would clear its cached
@@ -280,7 +280,7 @@ def _completed(name: str, result: dict[str, Any] | None) -> JSONResponse:
 
 def _queued_body(service: TranscriptionService, name: str, job: Job | None, settings: TranscriptionSettings,
                  kind: str) -> dict[str, Any]:
-    status = job.status if job is not None else Status.QUEUED
+    status = job.status if job is not None else JobStatus.QUEUED
     state = service.state(name)
     messages = {"joined": "already in progress with the same settings; joined it",
                 "restarted": "interrupted the running transcription; queued again with the new settings",
@@ -289,7 +289,7 @@ def _queued_body(service: TranscriptionService, name: str, job: Job | None, sett
     if job is not None and job.waiting_for_file:
         message = "waiting for the file to be complete (it is still being written); transcription starts then"
     return {
-        "status": "processing" if status is Status.PROCESSING else "queued",
+        "status": "processing" if status is JobStatus.PROCESSING else "queued",
         "message": message, "filename": name,
         "settings": (job.settings if job is not None else settings).to_dict(),
         "queue_position": service.queue_position(state),
@@ -307,22 +307,21 @@ def _status_body(service: TranscriptionService, state: FileState, debug: bool = 
     if job is not None:
         running = job.attempts[-1] if job.attempts else None
         body.update(
-            status=Status.QUEUED.value if job.status is Status.RETRY_WAIT else job.status.value,
             stage=job.progress.stage.value, progress=job.progress.percentage,
             current_attempt=job.current_attempt, max_attempts=job.max_attempts,
             queue_position=service.queue_position(state),
             start_time=sidecars.format_time(running.start_time) if running else None,
             next_attempt_at=sidecars.format_time(job.next_attempt_at),
         )
-    elif state.status is Status.COMPLETED:
+    elif state.status is FileStatus.COMPLETED:
         body.update(stage="completed", progress=100.0)
-    elif state.status is Status.ERROR and sidecar:
+    elif state.status is FileStatus.ERROR and sidecar:
         attempts = sidecar.get("attempts") or [{}]
         body.update(current_attempt=sidecar.get("current_attempt"), max_attempts=sidecar.get("max_attempts"),
                     start_time=attempts[-1].get("start_time"))
     if debug:
-        result = service.result(state) if state.status is Status.COMPLETED else None
-        body["debug_info"] = api_debug.debug_info(sidecar, state.status.value, result)
+        result = service.result(state) if state.status is FileStatus.COMPLETED else None
+        body["debug_info"] = api_debug.debug_info(sidecar, (job.status if job else state.status).value, result)
     return body
 
 

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from transcriber.domain.job import Status
+from transcriber.domain.job import JobStatus
 from transcriber.scheduler.daemon import Daemon
 from transcriber.scheduler.events import EventKind, JobEvent
 
@@ -39,21 +39,21 @@ class Metrics:
         if job is None:
             return
         if event.event == EventKind.COMPLETED and event.result is not None:
-            self.jobs.labels(Status.COMPLETED.value).inc()
+            self.jobs.labels(JobStatus.COMPLETED.value).inc()
             seconds = float(event.result.get("processing_time_seconds") or 0)
             duration = float(event.result.get("duration_seconds") or 0)
             self.processing_seconds.observe(seconds)
             if duration > 0:
                 self.real_time_factor.observe(seconds / duration)
         elif event.event == EventKind.QUARANTINED:
-            self.jobs.labels(Status.ERROR.value).inc()
+            self.jobs.labels(JobStatus.ERROR.value).inc()
         elif event.event == EventKind.DROPPED:
             self.jobs.labels("deleted").inc()
         elif event.event != EventKind.SAVED:
             return
-        elif job.status is Status.PROCESSING and event.previous_status is not Status.PROCESSING:
+        elif job.status is JobStatus.PROCESSING and event.previous_status is not JobStatus.PROCESSING:
             self.attempts.inc()
-        elif job.status is Status.RETRY_WAIT and event.previous_status is Status.PROCESSING and job.last_error:
+        elif job.status is JobStatus.RETRY_WAIT and event.previous_status is JobStatus.PROCESSING and job.last_error:
             self.retries.labels(job.last_error.code).inc()
 
     def render(self) -> bytes:

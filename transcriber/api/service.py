@@ -11,12 +11,13 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from transcriber.domain.job import Job, Source, Status
+from transcriber.domain.job import Job, JobStatus, Source
 from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import ErrorCode, InvalidFilename, TranscriberError
 from transcriber.folder import sidecars
@@ -42,12 +43,28 @@ def file_not_found(name: str, **extra: Any) -> ApiError:
                     **{"status": "not_found", **extra})
 
 
+class FileStatus(StrEnum):
+    """A file's status as the API answers it (``status`` in ``/status``, ``/transcribe``)."""
+
+    PENDING = "pending"  # in the folder, not picked up yet (still being written, or the scan is due)
+    QUEUED = "queued"  # a job waits for a worker, or for its next attempt
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    ERROR = "error"  # in manual_review/
+    NOT_FOUND = "not_found"
+
+
+def file_status(status: JobStatus) -> FileStatus:
+    """The one mapping from a job's state to the file's: a job waiting to retry is queued."""
+    return FileStatus.QUEUED if status is JobStatus.RETRY_WAIT else FileStatus(status.value)
+
+
 @dataclass(frozen=True)
 class FileState:
     """Where a requested file stands, from memory and the folder."""
 
     name: str  # as requested (NFC)
-    status: Status
+    status: FileStatus
     audio: Path | None = None  # on disk, main folder
     job: Job | None = None
     review_sidecar: dict[str, Any] | None = None
@@ -94,18 +111,18 @@ class TranscriptionService:
             key = self._key(audio)
             job = self.daemon.job(key)
             if job is not None:
-                return FileState(name, job.status, audio, job)
+                return FileState(name, file_status(job.status), audio, job)
             # A .result made from another version of the audio (replaced, or being copied
             # over again) is not this file's transcript: the watcher transcribes it again.
             if self.daemon.watcher.result_is_current(key):
-                return FileState(name, Status.COMPLETED, audio)
-            return FileState(name, Status.PENDING, audio)
+                return FileState(name, FileStatus.COMPLETED, audio)
+            return FileState(name, FileStatus.PENDING, audio)
         if review_audio is not None:
             sidecar = sidecars.read_json(sidecars.in_progress_path(review_audio)) or {}
-            return FileState(name, Status.ERROR, review_sidecar=sidecar, review_audio=review_audio)
+            return FileState(name, FileStatus.ERROR, review_sidecar=sidecar, review_audio=review_audio)
         if sidecars.result_path(self.folder.root / name).exists():  # audio deleted, transcript kept
-            return FileState(name, Status.COMPLETED)
-        return FileState(name, Status.NOT_FOUND)
+            return FileState(name, FileStatus.COMPLETED)
+        return FileState(name, FileStatus.NOT_FOUND)
 
     def result(self, state: FileState) -> dict[str, Any] | None:
         base = state.audio or (self.folder.root / state.name)
@@ -126,14 +143,14 @@ class TranscriptionService:
     def _request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
         # A file the watcher has not released (no job, no result) may still be
         # arriving; one taken back from review, or transcribed before, is complete.
-        complete = state.status is not Status.PENDING
-        if state.status is Status.ERROR:
+        complete = state.status is not FileStatus.PENDING
+        if state.status is FileStatus.ERROR:
             if not force:
                 raise ApiError(409, ErrorCode.IN_MANUAL_REVIEW, "the file is in manual_review/", state.name)
             state = self._restore_from_review(state)
         assert state.audio is not None
         key = self._key(state.audio)
-        if state.status is Status.COMPLETED and not force:
+        if state.status is FileStatus.COMPLETED and not force:
             return RequestOutcome("completed", result=self.result(state))
         if state.job is not None and state.job.is_active:
             if state.job.settings == settings:
@@ -149,7 +166,7 @@ class TranscriptionService:
             # (seen while writing tests/reliability/; tests/integration/test_api.py holds the
             # gap open).  Answer from where the file is now.
             now = self.state(state.name)
-            if now.status is Status.NOT_FOUND:
+            if now.status is FileStatus.NOT_FOUND:
                 raise file_not_found(state.name)
             return self._request(now, settings, force)
         return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API, complete=complete))
@@ -164,7 +181,7 @@ class TranscriptionService:
             key = self._key(state.audio)
             job = self.daemon.job(key)
             if job is not None:
-                outcome.processing_interrupted = job.status is Status.PROCESSING
+                outcome.processing_interrupted = job.status is JobStatus.PROCESSING
                 outcome.removed_from_queue = not outcome.processing_interrupted
                 self.daemon.cancel(key)
         # Listed again after the cancel: a run that completed meanwhile wrote its
@@ -232,7 +249,7 @@ class TranscriptionService:
         review_sidecar = sidecars.in_progress_path(state.review_audio)
         if review_sidecar.exists():  # the history stays in review, under a name the scan ignores
             os.replace(review_sidecar, review_sidecar.with_name(f"{review_sidecar.name}.{stamp}"))
-        return FileState(state.name, Status.PENDING, target)
+        return FileState(state.name, FileStatus.PENDING, target)
 
     def _key(self, audio: Path) -> str:
         return audio.relative_to(self.folder.root).as_posix()

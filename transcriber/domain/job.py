@@ -16,22 +16,24 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import JobError
 
 
-class Status(StrEnum):
-    """The strings used alike in sidecars, the API and the database."""
+class JobStatus(StrEnum):
+    """A job's state: the sidecar's ``status`` and the database's, alike.
 
-    PENDING = "pending"
+    The API answers with a file's status instead (``api.service.FileStatus``,
+    which has no ``retry_wait``); the mirror adds ``deleted``.
+    """
+
     QUEUED = "queued"
     RETRY_WAIT = "retry_wait"
     PROCESSING = "processing"
     COMPLETED = "completed"
     ERROR = "error"
-    DELETED = "deleted"  # the mirror's word for a job whose file was deleted or cancelled
-    NOT_FOUND = "not_found"
 
 
 class Stage(StrEnum):
@@ -87,7 +89,7 @@ class Job:
     task_id: str
     filename: str
     creation_time: datetime
-    status: Status
+    status: JobStatus
     source: Source
     priority: int
     settings: TranscriptionSettings
@@ -111,12 +113,12 @@ class Job:
 
     @property
     def is_active(self) -> bool:
-        return self.status in (Status.QUEUED, Status.RETRY_WAIT, Status.PROCESSING)
+        return self.status in (JobStatus.QUEUED, JobStatus.RETRY_WAIT, JobStatus.PROCESSING)
 
     @property
     def waiting_for_file(self) -> bool:
         """Queued by a request, but held out of the queue until the file is complete."""
-        return self.status is Status.QUEUED and self.progress.stage is Stage.WAITING_FOR_FILE
+        return self.status is JobStatus.QUEUED and self.progress.stage is Stage.WAITING_FOR_FILE
 
 
 def new_job(
@@ -124,7 +126,7 @@ def new_job(
     detected_at: datetime | None = None,
 ) -> Job:
     return Job(
-        task_id=str(uuid.uuid4()), filename=filename, creation_time=now, status=Status.QUEUED,
+        task_id=str(uuid.uuid4()), filename=filename, creation_time=now, status=JobStatus.QUEUED,
         source=source, priority=PRIORITY_API if source is Source.API else PRIORITY_SCAN,
         settings=settings, max_attempts=max_attempts, detected_at=detected_at,
     )
@@ -148,8 +150,8 @@ def start_attempt(job: Job, now: datetime) -> Job:
     interrupted attempt (shutdown, settings change) is retried under the same
     number and never pushes the count past the maximum."""
     number = job.failed_attempts + 1
-    return replace(
-        job, status=Status.PROCESSING, current_attempt=number, next_attempt_at=None,
+    return _move(
+        job, JobStatus.PROCESSING, current_attempt=number, next_attempt_at=None,
         progress=Progress(Stage.LOADING_MODEL, 0.0),
         attempts=(*job.attempts, Attempt(attempt_number=number, start_time=now)),
     )
@@ -168,9 +170,9 @@ def fail_attempt(job: Job, error: JobError, now: datetime, retry_at: datetime | 
     status = AttemptStatus.FAILED if error.uses_attempt else AttemptStatus.INTERRUPTED
     attempts = _close_running(job, now, status, AttemptError(error.code, error.message))
     if retry_at is None:
-        return replace(job, status=Status.ERROR, attempts=attempts, next_attempt_at=None)
-    return replace(
-        job, status=Status.RETRY_WAIT, attempts=attempts, next_attempt_at=retry_at,
+        return _move(job, JobStatus.ERROR, attempts=attempts, next_attempt_at=None)
+    return _move(
+        job, JobStatus.RETRY_WAIT, attempts=attempts, next_attempt_at=retry_at,
         progress=Progress(Stage.QUEUED, 0.0),
     )
 
@@ -178,17 +180,50 @@ def fail_attempt(job: Job, error: JobError, now: datetime, retry_at: datetime | 
 def interrupt_attempt(job: Job, now: datetime) -> Job:
     """The running attempt was stopped on purpose; the job goes back to the queue."""
     attempts = _close_running(job, now, AttemptStatus.INTERRUPTED, None)
-    return replace(job, status=Status.QUEUED, attempts=attempts, progress=Progress(Stage.QUEUED, 0.0))
+    return _move(job, JobStatus.QUEUED, attempts=attempts, progress=Progress(Stage.QUEUED, 0.0))
 
 
 def succeed_attempt(job: Job, now: datetime) -> Job:
     attempts = _close_running(job, now, AttemptStatus.SUCCEEDED, None)
-    return replace(job, status=Status.COMPLETED, attempts=attempts, progress=Progress(Stage.WRITING, 100.0))
+    return _move(job, JobStatus.COMPLETED, attempts=attempts, progress=Progress(Stage.WRITING, 100.0))
 
 
 def retry_due(job: Job) -> Job:
     """A ``retry_wait`` job whose time has come joins the queue again."""
-    return replace(job, status=Status.QUEUED, next_attempt_at=None)
+    return _move(job, JobStatus.QUEUED, next_attempt_at=None)
+
+
+def requeue_with_settings(job: Job, settings: TranscriptionSettings, priority: int, source: Source) -> Job:
+    """New settings for a job not running them (any attempt already interrupted):
+    back in the queue at once, asked for by ``source`` at ``priority``."""
+    return _move(job, JobStatus.QUEUED, settings=settings, priority=priority, source=source, next_attempt_at=None)
+
+
+def hold_unsaved(job: Job, retry_at: datetime) -> Job:
+    """The folder refused to record ``job``: kept in memory to be tried again at
+    ``retry_at``, its sidecar on disk still saying what it said."""
+    return _move(job, JobStatus.RETRY_WAIT, next_attempt_at=retry_at)
+
+
+# Where each state may go.  A change outside this table is a bug, caught here
+# instead of in a sidecar that recovery cannot read sensibly.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.PROCESSING, JobStatus.QUEUED, JobStatus.RETRY_WAIT, JobStatus.ERROR}),
+    JobStatus.PROCESSING: frozenset({JobStatus.COMPLETED, JobStatus.RETRY_WAIT, JobStatus.ERROR, JobStatus.QUEUED}),
+    JobStatus.RETRY_WAIT: frozenset({JobStatus.QUEUED, JobStatus.RETRY_WAIT, JobStatus.PROCESSING, JobStatus.ERROR}),
+    JobStatus.ERROR: frozenset({JobStatus.RETRY_WAIT}),  # its move to manual_review/ refused: held to try again
+    JobStatus.COMPLETED: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    """A state change the table does not allow."""
+
+
+def _move(job: Job, status: JobStatus, **changes: Any) -> Job:
+    if status not in TRANSITIONS[job.status]:
+        raise TransitionError(f"{job.filename}: {job.status} -> {status} is not a transition of a job")
+    return replace(job, status=status, **changes)
 
 
 def _close_running(

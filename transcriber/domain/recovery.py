@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from transcriber.domain.job import Job, Status, fail_attempt, retry_due
+from transcriber.domain.job import Job, JobStatus, fail_attempt, retry_due
 from transcriber.domain.retry import RetryPolicy
 from transcriber.errors import DaemonDiedError
 
@@ -45,15 +45,15 @@ class Recovery:
 def recover(job: Job, has_audio: bool, has_result: bool, now: datetime, policy: RetryPolicy) -> Recovery:
     if has_result:
         return Recovery(Action.DISCARD, job)
-    if job.status is Status.ERROR:
+    if job.status is JobStatus.ERROR:
         return Recovery(Action.QUARANTINE, job)
     if not has_audio:
         return Recovery(Action.DISCARD, job)
-    if job.status is Status.PROCESSING:
+    if job.status is JobStatus.PROCESSING:
         error = DaemonDiedError("the daemon stopped abruptly while this file was being transcribed")
         failed = fail_attempt(job, error, now, policy.retry_at(job, error, now))
         return recover(failed, has_audio, has_result, now, policy)
-    if job.status is Status.RETRY_WAIT:
+    if job.status is JobStatus.RETRY_WAIT:
         return Recovery(Action.WAIT_RETRY, job)
     if job.waiting_for_file:
         return Recovery(Action.AWAIT_FILE, job)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import Attempt, AttemptError, AttemptStatus, Job, Progress, Source, Stage, Status
+from transcriber.domain.job import Attempt, AttemptError, AttemptStatus, Job, JobStatus, Progress, Source, Stage
 from transcriber.domain.settings import TranscriptionSettings
 
 log = logging.getLogger("Sidecars")
@@ -181,7 +181,7 @@ def job_from_dict(document: dict[str, Any]) -> Job:
         task_id=str(document["task_id"]),
         filename=str(document["filename"]),
         creation_time=parse_time(document["creation_time"]) or utc_now(),
-        status=Status(document["status"]),
+        status=JobStatus(document["status"]),
         source=Source(document.get("source", "scan")),
         priority=int(document.get("priority", 2)),
         settings=TranscriptionSettings.from_dict(document["settings"]),

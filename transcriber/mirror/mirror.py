@@ -19,12 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import Job, Status
+from transcriber.domain.job import Job, JobStatus
 from transcriber.errors import DatabaseUnavailable
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
 from transcriber.scheduler.events import EventKind, JobEvent
+
+# A task whose file was deleted or cancelled: the one status of the mirror that no job has.
+DELETED = "deleted"
 
 log = logging.getLogger("Mirror")
 
@@ -177,8 +180,8 @@ class Mirror:
             if task_id in seen or task_id in self._tasks:
                 continue
             # Gone from the folder while we were away: deleted, or replaced by a new run.
-            tasks.append(TaskRow(task_id, filename, Status.DELETED.value, version + 1))
-            events.append(EventRow(task_id, filename, now, "deleted", Status.DELETED.value,
+            tasks.append(TaskRow(task_id, filename, DELETED, version + 1))
+            events.append(EventRow(task_id, filename, now, "deleted", DELETED,
                                    {"reason": "no sidecar left in the folder", "previous_status": status}))
         self.db.write(tasks, transcriptions, events)
         log.info("Reconciled %d task(s) with the folder in %.2f s", len(tasks), time.monotonic() - started)
@@ -235,25 +238,25 @@ def rows_for_event(event: JobEvent, version: int) -> tuple[list[TaskRow], list[T
         details = dict(event.details or {})
         if event.event == EventKind.FILE_DELETED:  # a finished or quarantined file deleted through the API
             task_id, filename = str(details["task_id"]), str(details["filename"])
-            return [TaskRow(task_id, filename, Status.DELETED.value, version, finished_at=_now())], [], [
-                EventRow(task_id, filename, _now(), "deleted", Status.DELETED.value, details)]
+            return [TaskRow(task_id, filename, DELETED, version, finished_at=_now())], [], [
+                EventRow(task_id, filename, _now(), "deleted", DELETED, details)]
         return [], [], [EventRow(None, None, _now(), event.event, None, details)]
     now = _now()
     if event.event == EventKind.COMPLETED and event.result is not None:
         row, transcription = rows_from_result(event.result, version)
-        return [row], [transcription], [_state_change(job, now, Status.COMPLETED.value, event.previous_status)]
+        return [row], [transcription], [_state_change(job, now, JobStatus.COMPLETED.value, event.previous_status)]
     if event.event == EventKind.QUARANTINED:
         return [task_row(job, version)], [], [EventRow(job.task_id, job.filename, now, EventKind.QUARANTINED.value,
-                                                       Status.ERROR.value, _error_details(job))]
+                                                       JobStatus.ERROR.value, _error_details(job))]
     if event.event == EventKind.DROPPED:
-        row = TaskRow(**{**task_row(job, version).__dict__, "status": Status.DELETED.value, "finished_at": now})
-        return [row], [], [EventRow(job.task_id, job.filename, now, "deleted", Status.DELETED.value,
+        row = TaskRow(**{**task_row(job, version).__dict__, "status": DELETED, "finished_at": now})
+        return [row], [], [EventRow(job.task_id, job.filename, now, "deleted", DELETED,
                                     {"previous_status": job.status.value})]
     if event.event == EventKind.SAVED:
         events = []
         if event.previous_status is not job.status:
             events.append(_state_change(job, now, job.status.value, event.previous_status))
-            if job.status in (Status.RETRY_WAIT, Status.ERROR) and job.last_error is not None:
+            if job.status in (JobStatus.RETRY_WAIT, JobStatus.ERROR) and job.last_error is not None:
                 events.append(EventRow(job.task_id, job.filename, now, "error", job.status.value,
                                        _error_details(job)))
         return [task_row(job, version)], [], events
@@ -265,7 +268,8 @@ def rows_for_event(event: JobEvent, version: int) -> tuple[list[TaskRow], list[T
 def task_row(job: Job, version: int) -> TaskRow:
     error = job.last_error
     started = job.attempts[0].start_time if job.attempts else None
-    finished = job.attempts[-1].end_time if job.status in (Status.ERROR, Status.COMPLETED) and job.attempts else None
+    ended = job.status in (JobStatus.ERROR, JobStatus.COMPLETED)
+    finished = job.attempts[-1].end_time if ended and job.attempts else None
     return TaskRow(
         task_id=job.task_id, filename=job.filename, status=job.status.value, version=version,
         source=job.source.value, priority=job.priority, settings=job.settings.to_dict(),
@@ -279,7 +283,7 @@ def rows_from_result(document: dict[str, Any], version: int) -> tuple[TaskRow, T
     transcription = document.get("transcription") or {}
     metadata = document.get("metadata") or {}
     row = TaskRow(
-        task_id=document["task_id"], filename=str(document.get("filename")), status=Status.COMPLETED.value,
+        task_id=document["task_id"], filename=str(document.get("filename")), status=JobStatus.COMPLETED.value,
         version=version, settings=document.get("settings") or {}, attempts=int(metadata.get("attempts") or 1),
         started_at=sidecars.parse_time(document.get("processing_start")),
         finished_at=sidecars.parse_time(document.get("processing_end")),
@@ -294,7 +298,7 @@ def rows_from_result(document: dict[str, Any], version: int) -> tuple[TaskRow, T
     )
 
 
-def _state_change(job: Job, now: datetime, status: str, previous: Status | None) -> EventRow:
+def _state_change(job: Job, now: datetime, status: str, previous: JobStatus | None) -> EventRow:
     return EventRow(job.task_id, job.filename, now, "state_change", status, {
         "from": previous.value if previous else None, "to": status, "attempt": job.current_attempt,
     })

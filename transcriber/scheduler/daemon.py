@@ -14,7 +14,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from transcriber.config import Config
-from transcriber.domain.job import PRIORITY_API, Job, Source, Status, await_file, file_complete, new_job, retry_due
+from transcriber.domain.job import (
+    PRIORITY_API,
+    Job,
+    JobStatus,
+    Source,
+    await_file,
+    file_complete,
+    new_job,
+    requeue_with_settings,
+    retry_due,
+)
 from transcriber.domain.recovery import Action, recover
 from transcriber.domain.retry import RetryPolicy
 from transcriber.domain.settings import TranscriptionSettings
@@ -220,8 +230,7 @@ class Daemon:
         interrupted for it (it goes back to the queue with the new settings)."""
 
         def requeue(job: Job) -> None:
-            updated = replace(job, settings=settings, priority=PRIORITY_API, source=Source.API,
-                              status=Status.QUEUED, next_attempt_at=None)
+            updated = requeue_with_settings(job, settings, PRIORITY_API, Source.API)
             if self.store.save(updated) is not None and not updated.waiting_for_file:
                 self.queue.put(filename, PRIORITY_API)
 
@@ -254,7 +263,7 @@ class Daemon:
             # block no stale entry can come back.
             self.queue.remove(filename)
             current = self.store.get(filename)
-            if current is not None and current.status is not Status.PROCESSING:
+            if current is not None and current.status is not JobStatus.PROCESSING:
                 finish(current)
         return True
 
@@ -348,7 +357,7 @@ class Daemon:
                 log.debug("Cannot update %s yet: %s", job.filename, exc)
 
     def _promote(self, job: Job, now: datetime) -> None:
-        if job.status is Status.ERROR:  # its move to manual_review/ was refused (disk trouble): again
+        if job.status is JobStatus.ERROR:  # its move to manual_review/ was refused (disk trouble): again
             self.store.quarantine(job)
             return
         if job.waiting_for_file and not self.folder.audio_path(job.filename).exists():
@@ -359,6 +368,6 @@ class Daemon:
             # leaves a file with a current result alone, so nothing would release the job.
             self.store.drop(job, "a transcript of this very audio appeared beside it")
             return
-        due = job.status is Status.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
+        due = job.status is JobStatus.RETRY_WAIT and job.next_attempt_at is not None and job.next_attempt_at <= now
         if due and self.store.save(retry_due(job)) is not None:
             self.queue.put(job.filename, job.priority)

@@ -12,15 +12,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from transcriber.domain.job import (
     Job,
+    JobStatus,
     Stage,
-    Status,
     fail_attempt,
+    hold_unsaved,
     interrupt_attempt,
     report_progress,
     start_attempt,
@@ -91,7 +92,7 @@ class Slot(threading.Thread):
                 continue
             with self.store.locked():  # against a cancel dropping it right now
                 job = self.store.get(filename)
-                if job is None or job.status is not Status.QUEUED:
+                if job is None or job.status is not JobStatus.QUEUED:
                     continue  # cancelled or deleted while it waited
                 if self.folder.is_paused():  # paused while we were waiting in take()
                     self.queue.put_back(filename, job.priority)
@@ -191,7 +192,7 @@ class Slot(threading.Thread):
         now = utc_now()
         failed = fail_attempt(job, error, now, self.policy.retry_at(job, error, now))
         log.warning("%s: attempt %d failed: %s: %s", job.filename, job.current_attempt, error.code, error.message)
-        if failed.status is Status.ERROR:
+        if failed.status is JobStatus.ERROR:
             try:
                 self.store.quarantine(failed)
             except OSError as exc:
@@ -222,7 +223,7 @@ class Slot(threading.Thread):
             log.error("Cannot write the sidecar of %s (%s); will retry", job.filename, exc)
             now = utc_now()
             held = unsaved or job
-            self.store.remember(replace(held, status=Status.RETRY_WAIT, next_attempt_at=now + self.policy.delay(1)))
+            self.store.remember(hold_unsaved(held, now + self.policy.delay(1)))
             return None
 
 

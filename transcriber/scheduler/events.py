@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from transcriber.domain.job import Job, Status
+from transcriber.domain.job import Job, JobStatus
 
 
 class EventKind(StrEnum):
@@ -34,7 +34,7 @@ class JobEvent:
     job: Job | None
     event: EventKind
     result: dict[str, Any] | None = None
-    previous_status: Status | None = None  # for SAVED: the status before this change
+    previous_status: JobStatus | None = None  # for SAVED: the status before this change
     details: dict[str, Any] | None = None
 
 

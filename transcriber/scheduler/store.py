@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import Job, Status
+from transcriber.domain.job import Job, JobStatus
 from transcriber.exports import formats
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
@@ -155,7 +155,7 @@ class JobStore:
     def quarantine(self, job: Job) -> Path | None:
         """Record the final ``error`` sidecar, then move audio, sidecar, and an
         earlier run's ``.result`` and renderings to review (folder.quarantine)."""
-        assert job.status is Status.ERROR
+        assert job.status is JobStatus.ERROR
         with self._lock:
             if not self._is_current(job):
                 return None
@@ -222,8 +222,8 @@ class JobStore:
 
 
 def _attempt_note(job: Job) -> str:
-    if job.status is Status.PROCESSING:
+    if job.status is JobStatus.PROCESSING:
         return f" (attempt {job.current_attempt}/{job.max_attempts})"
-    if job.status is Status.RETRY_WAIT and job.next_attempt_at is not None:
+    if job.status is JobStatus.RETRY_WAIT and job.next_attempt_at is not None:
         return f" until {sidecars.format_time(job.next_attempt_at)}"
     return ""
