@@ -211,6 +211,10 @@ class DatabaseUnavailable(TranscriberError):
     code = ErrorCode.DATABASE_UNAVAILABLE
 
 
+class MirrorDisabled(DatabaseUnavailable):
+    """The mirror is off (no ``database.url``): there is no database to ask."""
+
+
 class InvalidFilename(TranscriberError):
     """A name from a client that is not a plain file of the folder; the reason is safe to show."""
 

@@ -43,12 +43,9 @@ from transcriber.api.service import ApiError, FileState, FileStatus, Transcripti
 from transcriber.config import Config
 from transcriber.domain.job import PRIORITY_API, Job, JobStatus
 from transcriber.domain.settings import OVERRIDABLE, TranscriptionSettings, apply_overrides
-from transcriber.engine.capabilities import host_capabilities
-from transcriber.engine.model_files import installed_models, resolve_model
-from transcriber.errors import DatabaseUnavailable, ErrorCode, ModelError, UnsupportedSettingError, suggestion_for
+from transcriber.errors import DatabaseUnavailable, ErrorCode, MirrorDisabled, UnsupportedSettingError, suggestion_for
 from transcriber.exports import formats
 from transcriber.folder import sidecars
-from transcriber.mirror.database import Database
 from transcriber.scheduler.daemon import Daemon
 
 log = logging.getLogger("API")
@@ -69,10 +66,10 @@ def create_app(daemon: Daemon) -> FastAPI:
     service = TranscriptionService(daemon)
     metrics = Metrics(daemon)
     waiters = LongPollWaiters()
-    daemon.store.add_listener(waiters.on_event)
+    daemon.add_listener(waiters.on_event)
     status_cache = ResponseCache(STATUS_CACHE_SECONDS)
     health_cache = ResponseCache(HEALTH_CACHE_SECONDS)
-    daemon.store.add_listener(status_cache.on_event)
+    daemon.add_listener(status_cache.on_event)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -176,7 +173,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> dict[str, Any]:
-        total, rows = _database(daemon, lambda db: db.list_tasks(status, since, until, limit, offset))
+        total, rows = _from_mirror(lambda: daemon.list_tasks(status, since, until, limit, offset))
         return {"total": total, "limit": limit, "offset": offset, "tasks": rows}
 
     @app.get("/search", response_model=SearchResults, responses={503: {"model": ErrorResponse}, **ERRORS},
@@ -188,7 +185,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     ) -> dict[str, Any]:
         if not q.strip() or not q.isprintable():
             raise ApiError(422, ErrorCode.INVALID_REQUEST, "q: give some words to search for")
-        rows = _database(daemon, lambda db: db.search(q, limit, offset))
+        rows = _from_mirror(lambda: daemon.search(q, limit, offset))
         return {"query": q, "limit": limit, "offset": offset, "results": rows}
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
@@ -210,40 +207,29 @@ def create_app(daemon: Daemon) -> FastAPI:
 # -- helpers -------------------------------------------------------------------
 
 
-def _database(daemon: Daemon, query: Callable[[Database], T]) -> T:
-    mirror = daemon.mirror
-    if mirror is None:
-        raise ApiError(503, ErrorCode.DATABASE_UNAVAILABLE,
-                       "the PostgreSQL mirror is off (set database.url / DATABASE_URL to turn it on)")
+def _from_mirror(query: Callable[[], T]) -> T:
     try:
-        return query(mirror.db)
+        return query()
+    except MirrorDisabled as exc:
+        raise ApiError(503, ErrorCode.DATABASE_UNAVAILABLE, exc.message) from exc
     except DatabaseUnavailable as exc:
         raise ApiError(503, ErrorCode.DATABASE_UNAVAILABLE,
                        f"the PostgreSQL mirror cannot be reached right now ({exc}); transcription goes on") from exc
 
 
 def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> TranscriptionSettings:
-    default = daemon.settings
-    if body.model_size is not None:
-        _check_model(daemon, body.model_size)
-    settings = replace(apply_overrides(default, body.model_dump()), debug=debug)
-    try:
-        host_capabilities().check(settings)
-    except UnsupportedSettingError as exc:  # refused here, not after a 202 in manual_review/ (issue 13)
-        raise ApiError(422, exc.code, exc.message, setting=exc.setting, supported=list(exc.supported)) from exc
-    return settings
-
-
-def _check_model(daemon: Daemon, model_size: str) -> None:
-    """Clients choose among installed models by name; folders are the operator's to configure."""
-    models = daemon.config.models
-    if "/" in model_size or "\\" in model_size or model_size.startswith(".") or not model_size.isprintable():
+    model_size = body.model_size
+    # Clients choose among installed models by name; folders are the operator's to configure.
+    if model_size is not None and ("/" in model_size or "\\" in model_size or model_size.startswith(".")
+                                   or not model_size.isprintable()):
         raise ApiError(422, ErrorCode.INVALID_SETTINGS, "model_size: a model name such as 'base', not a path")
+    settings = replace(apply_overrides(daemon.settings, body.model_dump()), debug=debug)
     try:
-        resolve_model(model_size, models.dir, models.allow_download)
-    except ModelError as exc:
-        raise ApiError(422, ErrorCode.UNSUPPORTED_MODEL_SIZE, f"model_size: {exc.message}", setting="model_size",
-                       supported=list(installed_models(models.dir))) from exc
+        daemon.check_settings(settings)
+    except UnsupportedSettingError as exc:  # refused here, not after a 202 in manual_review/ (issue 13)
+        message = f"model_size: {exc.message}" if exc.setting == "model_size" else exc.message
+        raise ApiError(422, exc.code, message, setting=exc.setting, supported=list(exc.supported)) from exc
+    return settings
 
 
 async def _wait_for_file(service: TranscriptionService, name: str, config: Config) -> FileState:

@@ -32,7 +32,7 @@ class Metrics:
             "transcriber_real_time_factor", "Processing seconds per second of audio",
             buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5), registry=self.registry)
         self.registry.register(_LiveFigures(daemon))
-        daemon.store.add_listener(self.on_event)
+        daemon.add_listener(self.on_event)
 
     def on_event(self, event: JobEvent) -> None:
         job = event.job
@@ -65,21 +65,21 @@ class _LiveFigures(Collector):
         self.daemon = daemon
 
     def collect(self) -> Iterator[Metric]:
+        snapshot = self.daemon.health_snapshot()
         depth = GaugeMetricFamily("transcriber_queue_depth", "Queued files by priority", labels=["priority"])
-        by_priority = self.daemon.queue.depth_by_priority()
+        by_priority = snapshot.queue_depth_by_priority
         for priority in (1, 2):
             depth.add_metric([str(priority)], by_priority.get(priority, 0))
         yield depth
-        workers = [slot.worker for slot in self.daemon.slots]
+        workers = snapshot.workers
         yield CounterMetricFamily("transcriber_worker_restarts", "Worker processes restarted (kill, crash, recycle)",
                                   value=sum(w.restarts for w in workers))
         loads = [seconds for w in workers for seconds in w.model_load_seconds]
         yield SummaryMetricFamily("transcriber_model_load_seconds", "Model load time in the worker",
                                   count_value=len(loads), sum_value=sum(loads))
-        yield GaugeMetricFamily("transcriber_paused", "1 while the .pause marker exists", value=int(self.daemon.paused))
-        mirror = self.daemon.mirror
-        if mirror is not None:
-            health = mirror.health()
+        yield GaugeMetricFamily("transcriber_paused", "1 while the .pause marker exists", value=int(snapshot.paused))
+        health = snapshot.mirror
+        if health is not None:
             yield CounterMetricFamily("transcriber_database_sync_failures",
                                       "Failed attempts to reach or write the PostgreSQL mirror",
                                       value=health["sync_failures"])

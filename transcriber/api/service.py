@@ -23,8 +23,8 @@ from transcriber.errors import ErrorCode, InvalidFilename, TranscriberError
 from transcriber.folder import sidecars
 from transcriber.folder.filenames import locate, validate
 from transcriber.folder.layout import companion_suffixes
-from transcriber.scheduler.daemon import Daemon, WorkerState
-from transcriber.scheduler.events import EventKind
+from transcriber.scheduler.daemon import Daemon
+from transcriber.scheduler.snapshot import WorkerState
 
 
 class ApiError(TranscriberError):
@@ -114,7 +114,7 @@ class TranscriptionService:
                 return FileState(name, file_status(job.status), audio, job)
             # A .result made from another version of the audio (replaced, or being copied
             # over again) is not this file's transcript: the watcher transcribes it again.
-            if self.daemon.watcher.result_is_current(key):
+            if self.daemon.result_is_current(key):
                 return FileState(name, FileStatus.COMPLETED, audio)
             return FileState(name, FileStatus.PENDING, audio)
         if review_audio is not None:
@@ -154,9 +154,8 @@ class TranscriptionService:
             return RequestOutcome("completed", result=self.result(state))
         if state.job is not None and state.job.is_active:
             if state.job.settings == settings:
-                with self.daemon.store.locked():  # join the job only while it still exists
-                    if self.daemon.job(key) is not None:
-                        return RequestOutcome("joined", self.daemon.submit(key, settings, Source.API))
+                if (joined := self.daemon.join(key, settings)) is not None:
+                    return RequestOutcome("joined", joined)
             elif self.daemon.change_settings(key, settings):
                 return RequestOutcome("restarted", self.daemon.job(key))
             elif (job := self.daemon.job(key)) is not None:
@@ -193,8 +192,7 @@ class TranscriptionService:
                 path.unlink()
         outcome.deleted_files = [path.relative_to(self.folder.root).as_posix() for path in present]
         for task_id in finished_tasks:  # no job to drop: tell the listeners (the mirror) directly
-            self.daemon.store.announce(None, EventKind.FILE_DELETED, {
-                "task_id": task_id, "filename": state.name, "deleted_files": outcome.deleted_files})
+            self.daemon.announce_deleted(task_id, state.name, outcome.deleted_files)
         return outcome
 
     def _finished_task_ids(self, state: FileState) -> list[str]:
@@ -217,7 +215,7 @@ class TranscriptionService:
     def _files_of(self, state: FileState) -> list[Path]:
         """The audio first (the scan must not see it without its result), then its own files."""
         paths: list[Path] = []
-        suffixes = ("", *companion_suffixes(self.daemon.store.write_formats))
+        suffixes = ("", *companion_suffixes(self.daemon.write_formats))
         for audio in (state.audio or self.folder.root / state.name, state.review_audio):
             if audio is not None:
                 paths += [audio.with_name(audio.name + suffix) for suffix in suffixes]
@@ -235,7 +233,7 @@ class TranscriptionService:
                            state.name)
         stamp = f"{sidecars.utc_now():%Y%m%dT%H%M%SZ}"
         # Before the audio: the scan never sees it back without its result.
-        for suffix in companion_suffixes(self.daemon.store.write_formats):
+        for suffix in companion_suffixes(self.daemon.write_formats):
             if suffix == sidecars.IN_PROGRESS_SUFFIX:
                 continue
             kept = state.review_audio.with_name(state.review_audio.name + suffix)
@@ -257,12 +255,13 @@ class TranscriptionService:
     # -- health --------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        workers = self.daemon.workers()
+        snapshot = self.daemon.health_snapshot()
+        workers = snapshot.workers
         # The probe alone misses a nearly full disk that takes its two bytes but not
         # a transcript, so sidecar writes the folder refused count too.
-        refused = self.daemon.store.refused_writes()
+        refused = snapshot.refused_writes
         writable = self._folder_writable() and not refused
-        watcher_alive = self.daemon.watcher.is_alive()
+        watcher_alive = snapshot.watcher.alive
         daemon_mb = psutil.Process().memory_info().rss / 2**20
         workers_mb = sum(w.memory_bytes for w in workers) / 2**20
         # A worker that dies on its own every time it starts cannot transcribe
@@ -276,20 +275,20 @@ class TranscriptionService:
             # The specification's number (the whole tree), then its parts.
             "memory_usage_mb": round(daemon_mb + workers_mb, 1),
             "memory_breakdown_mb": {"daemon": round(daemon_mb, 1), "workers": round(workers_mb, 1)},
-            "queue_depth": len(self.daemon.queue),
+            "queue_depth": snapshot.queue_depth,
             "worker": [
                 {"name": w.name, "state": _worker_state(w), "pid": w.pid, "restarts": w.restarts,
                  "current_file": w.running, "last_death": w.last_death}
                 for w in workers
             ],
-            "watcher": {"state": "running" if watcher_alive else "dead", "observer": self.daemon.watcher.observer_kind,
-                        "last_scan_seconds": round(self.daemon.watcher.last_scan_seconds, 4),
-                        "files_seen": self.daemon.watcher.last_scan_files},
+            "watcher": {"state": "running" if watcher_alive else "dead", "observer": snapshot.watcher.observer,
+                        "last_scan_seconds": round(snapshot.watcher.last_scan_seconds, 4),
+                        "files_seen": snapshot.watcher.files_seen},
             "shared_folder_writable": writable,
             "shared_folder_error": self._probe_error or next((f"{name}: {why}" for name, why in refused.items()), None),
-            "database": self.daemon.mirror.state if self.daemon.mirror else "disabled",
-            "database_sync": self.daemon.mirror.health() if self.daemon.mirror else None,
-            "paused": self.daemon.paused,
+            "database": snapshot.mirror["state"] if snapshot.mirror else "disabled",
+            "database_sync": snapshot.mirror,
+            "paused": snapshot.paused,
         }
         return healthy, body
 

@@ -60,18 +60,20 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
 }
 
 
-def resolve_model(model_size: str, models_dir: Path, allow_download: bool) -> str:
+def resolve_model(model_size: str, models_dir: Path, allow_download: bool, verify: bool = True) -> str:
     """What to hand to WhisperX: a local folder, or a size name to download.
 
-    Raises ModelError with the remedy when neither is possible.
+    Raises ModelError with the remedy when neither is possible.  ``verify``
+    false checks that the folder is complete without hashing the model (the
+    API's check of a request: the worker verifies it when it loads it).
     """
     as_path = Path(model_size).expanduser()
     if _is_dir(as_path):
-        check_model_folder(as_path)
+        check_model_folder(as_path, verify)
         return str(as_path.resolve())
     local = models_dir / model_size
     if _is_dir(local):
-        check_model_folder(local)
+        check_model_folder(local, verify)
         return str(local)
     if "/" in model_size or os.sep in model_size:
         raise ModelError(f"model folder {model_size!r} does not exist")
@@ -100,15 +102,16 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def check_model_folder(folder: Path) -> None:
-    """Raise ModelError unless ``folder`` is a complete CTranslate2 Whisper model."""
+def check_model_folder(folder: Path, verify: bool = True) -> None:
+    """Raise ModelError unless ``folder`` is a complete CTranslate2 Whisper model
+    (and, with ``verify``, a packaged one whose checksum matches)."""
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if not any((folder / name).is_file() for name in ("vocabulary.txt", "vocabulary.json")):
         missing.append("vocabulary.txt")
     if missing:
         raise ModelError(f"model folder {folder} is incomplete: missing {', '.join(missing)}")
     expected = PACKAGED_MODELS.get(folder.name)
-    if expected is not None:
+    if verify and expected is not None:
         verify_checksum(folder / MODEL_FILE, expected.sha256)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from transcriber.config import Config
 from transcriber.domain.job import (
@@ -31,16 +32,19 @@ from transcriber.domain.settings import TranscriptionSettings
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.base import EngineFactory, EngineOptions
 from transcriber.engine.capabilities import host_capabilities
-from transcriber.errors import ConfigError, UnsupportedSettingError
+from transcriber.engine.model_files import installed_models, resolve_model
+from transcriber.errors import ConfigError, MirrorDisabled, ModelError, UnsupportedSettingError
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.folder.lock import InstanceLock
 from transcriber.folder.sidecars import utc_now
 from transcriber.folder.watcher import Watcher
+from transcriber.mirror.database import Database
 from transcriber.mirror.mirror import Mirror
 from transcriber.scheduler.dispatcher import AfterInterrupt, Slot, SlotTiming
-from transcriber.scheduler.events import EventKind
+from transcriber.scheduler.events import EventKind, Listener
 from transcriber.scheduler.queue import JobQueue
+from transcriber.scheduler.snapshot import DaemonSnapshot, WatcherState, WorkerState
 from transcriber.scheduler.store import JobStore
 from transcriber.worker.handle import WorkerHandle
 from transcriber.worker.protocol import WorkerLimits
@@ -79,19 +83,6 @@ def worker_limits(config: Config) -> WorkerLimits:
     )
 
 
-@dataclass(frozen=True)
-class WorkerState:
-    name: str
-    pid: int | None
-    alive: bool
-    memory_bytes: int
-    restarts: int
-    running: str | None
-    models_loaded: tuple[str, ...]
-    crash_looping: bool = False  # died CRASH_LOOP_DEATHS times in a row on its own
-    last_death: str | None = None
-
-
 class Daemon:
     def __init__(self, config: Config, engine_factory: EngineFactory = WhisperXEngine) -> None:
         self.config = config
@@ -113,7 +104,6 @@ class Daemon:
         self._housekeeping = threading.Thread(target=self._housekeeping_loop, name="housekeeping", daemon=True)
         self._paused = False
         self._next_retry_check = 0.0
-        self.started_at: datetime | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -140,7 +130,6 @@ class Daemon:
         except BaseException:
             self.lock.release()
             raise
-        self.started_at = utc_now()
         log.info("Daemon started on %s (pid lock %s)", self.folder.root, self.folder.lock_path.name)
 
     def stop(self, grace_seconds: float | None = None) -> None:
@@ -277,9 +266,72 @@ class Daemon:
         return [
             WorkerState(s.worker.name, s.worker.pid, s.worker.is_alive(), s.worker.memory_bytes(),
                         s.worker.restarts, s.running_filename, tuple(sorted(s.worker.models_loaded)),
-                        s.worker.crash_looping, s.worker.last_death)
+                        s.worker.crash_looping, s.worker.last_death, tuple(s.worker.model_load_seconds))
             for s in self.slots
         ]
+
+    def join(self, filename: str, settings: TranscriptionSettings) -> Job | None:
+        """Ask again, through the API, for the active job of ``filename`` with the
+        same settings (it is promoted to the API's priority); None if it has ended."""
+        with self.store.locked():  # join the job only while it still exists
+            if self.store.get(filename) is None:
+                return None
+            return self.submit(filename, settings, Source.API)
+
+    def result_is_current(self, filename: str) -> bool:
+        """The ``.result`` beside ``filename`` was made from the audio as it is now."""
+        return self.watcher.result_is_current(filename)
+
+    @property
+    def write_formats(self) -> tuple[str, ...]:
+        """The renderings written beside every ``.result`` (``output.write_formats``)."""
+        return tuple(self.store.write_formats)
+
+    def announce_deleted(self, task_id: str, filename: str, deleted_files: list[str]) -> None:
+        """A finished file (no job left) was deleted through the API: the listeners (the mirror) hear of it."""
+        self.store.announce(None, EventKind.FILE_DELETED,
+                            {"task_id": task_id, "filename": filename, "deleted_files": deleted_files})
+
+    def health_snapshot(self) -> DaemonSnapshot:
+        """Everything /health and /metrics show, read once."""
+        watcher = self.watcher
+        return DaemonSnapshot(
+            workers=tuple(self.workers()),
+            watcher=WatcherState(watcher.is_alive(), watcher.observer_kind, watcher.last_scan_seconds,
+                                 watcher.last_scan_files),
+            queue_depth_by_priority=self.queue.depth_by_priority(),
+            refused_writes=self.store.refused_writes(),
+            paused=self.paused,
+            mirror=self.mirror.health() if self.mirror is not None else None,
+        )
+
+    def add_listener(self, listener: Listener) -> None:
+        """Be told of every job change and engine activity (``scheduler.events``)."""
+        self.store.add_listener(listener)
+
+    def check_settings(self, settings: TranscriptionSettings) -> None:
+        """Raise UnsupportedSettingError (naming the setting and what is supported)
+        when this host cannot run ``settings``: its device, compute type or model."""
+        models = self.config.models
+        try:
+            resolve_model(settings.model_size, models.dir, models.allow_download, verify=False)
+        except ModelError as exc:
+            raise UnsupportedSettingError("model_size", exc.message, tuple(installed_models(models.dir))) from exc
+        host_capabilities().check(settings)
+
+    def list_tasks(self, status: str | None, since: datetime | None, until: datetime | None,
+                   limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        """The mirror's tasks; DatabaseUnavailable when it is off or cannot be reached."""
+        return self._database().list_tasks(status, since, until, limit, offset)
+
+    def search(self, query: str, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Full-text search of the mirrored transcripts; DatabaseUnavailable as for ``list_tasks``."""
+        return self._database().search(query, limit, offset)
+
+    def _database(self) -> Database:
+        if self.mirror is None:
+            raise MirrorDisabled("the PostgreSQL mirror is off (set database.url / DATABASE_URL to turn it on)")
+        return self.mirror.db
 
     @property
     def paused(self) -> bool:
