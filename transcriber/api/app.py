@@ -112,11 +112,11 @@ def create_app(daemon: Daemon) -> FastAPI:
             if state.status is FileStatus.ERROR:
                 raise _in_review_error(service, state, debug)
         job = daemon.job(outcome.job.filename) if outcome.job is not None else None
-        body = _queued_body(service, name, job or outcome.job, settings, outcome.kind)
+        reply = _queued_body(service, name, job or outcome.job, settings, outcome.kind)
         if wait > 0:  # say where it stands, as GET /status would
             status = _status_body(service, await run_in_threadpool(service.state, name))
-            body.update({key: status[key] for key in _PROGRESS_FIELDS})
-        return JSONResponse(body, status_code=202)
+            reply.update({key: status[key] for key in _PROGRESS_FIELDS})
+        return JSONResponse(reply, status_code=202)
 
     @app.delete("/transcribe", response_model=DeletedResponse, responses=ERRORS, dependencies=[authorised])
     def delete_by_body(body: DeleteRequest) -> dict[str, Any]:

@@ -266,6 +266,7 @@ class _Windows:
         try:
             from whisperx.vads import Pyannote
 
+            assert inference is not None
             step = round(inference.step * SAMPLE_RATE)
             frame = round(inference.model.receptive_field.step * SAMPLE_RATE)
             context = round((inference.duration + 2 * inference.step) * SAMPLE_RATE)
@@ -419,7 +420,7 @@ def _encode_one_at_a_time(pipeline: Any) -> None:
     is the same bit for bit, and so are the transcripts (docs/PERFORMANCE.md,
     memory).
     """
-    model = getattr(pipeline, "model", None)
+    model: Any = getattr(pipeline, "model", None)
     encode = getattr(model, "encode", None)
     if encode is None or not hasattr(model, "generate_segment_batched"):
         log.warning("WhisperX's model has changed shape; it encodes whole batches at once")

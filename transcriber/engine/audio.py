@@ -7,10 +7,12 @@ file goes to review at once instead of being retried.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -126,14 +128,15 @@ class Decoder:
 
     def _fill(self, samples: np.ndarray, filled: int) -> int:
         """Read into ``samples[filled:]`` until it is full or the stream ends; the new fill."""
-        assert self._ffmpeg.stdout is not None
-        with memoryview(samples).cast("B") as view:
+        stdout = cast(io.BufferedReader, self._ffmpeg.stdout)  # Popen's, unbuffered reads into our buffer
+        assert stdout is not None
+        with samples.data.cast("B") as view:
             at = filled * 4
             view[at:at + len(self._partial)] = self._partial
             at += len(self._partial)
             while at < len(view) and not self.ended:
                 with view[at:at + _READ_BYTES] as window:
-                    count = self._ffmpeg.stdout.readinto(window)
+                    count = stdout.readinto(window)
                 if count:
                     at += count
                 else:

@@ -56,9 +56,10 @@ def locate(name: str, directory: Path, root: Path) -> Path | None:
     """
     candidate = directory / name
     if not os.path.lexists(candidate):
-        candidate = _twin(name, directory)
-        if candidate is None:
+        twin = _twin(name, directory)
+        if twin is None:
             return None
+        candidate = twin
     real = Path(os.path.realpath(candidate))
     if real != Path(os.path.realpath(root)) and Path(os.path.realpath(root)) not in real.parents:
         raise InvalidFilename("the file is a link to somewhere outside the shared folder")
