@@ -15,10 +15,10 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from transcriber.domain.transcript import Transcript
 from transcriber.engine.audio import SAMPLE_RATE, Clip, probe_seconds
 from transcriber.engine.base import EngineOptions, ProgressReporter
 from transcriber.engine.model_files import resolve_model
+from transcriber.engine.stages import PostStage, Segments
 from transcriber.errors import EngineError, JobError, ModelError, ModelUnavailableError, OutOfMemoryError
 from transcriber.logs import quiet_libraries
 
@@ -42,6 +43,14 @@ class WhisperXEngine:
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self._pipelines: dict[tuple[str, str, str], Any] = {}
+        # The stages after recognition, in order; each keeps its models warm until ``unload``.
+        self._stages: list[tuple[PostStage, Callable[[str, TranscriptionSettings], Hashable]]] = []
+        if options.align:
+            self._stages.append((PostStage("alignment", Stage.ALIGNING, self._load_aligner, _align),
+                                 lambda language, settings: (language, settings.device)))
+        if options.diarize:
+            self._stages.append((PostStage("diarization", Stage.DIARIZING, self._load_diarizer, _diarize),
+                                 lambda language, settings: settings.device))
         if not options.allow_download:
             # Fail fast instead of waiting on network timeouts in a sealed network.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,10 +86,12 @@ class WhisperXEngine:
         return [f"{model}/{device}/{compute}" for model, device, compute in self._pipelines]
 
     def unload(self) -> None:
-        if not self._pipelines:
+        if not self._pipelines and not any(stage.loaded() for stage, _ in self._stages):
             return
         log.info("Unloading idle models: %s", ", ".join(self.loaded_models()))
         self._pipelines.clear()
+        for stage, _ in self._stages:
+            stage.unload()
         gc.collect()
 
     def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
@@ -114,12 +125,11 @@ class WhisperXEngine:
                 )
         segments = [_clean_segment(s) for s in output["segments"]]
         warnings: list[str] = []
-        if self.options.align and segments:
-            report(Stage.ALIGNING, 0.0)
-            segments = self._align(segments, samples, language or output["language"], settings, warnings)
-        if self.options.diarize and segments:
-            report(Stage.DIARIZING, 0.0)
-            segments = self._diarize(segments, samples, settings, warnings)
+        language = language or output["language"]
+        for stage, key in self._stages:
+            if segments:
+                report(stage.stage, 0.0)
+                segments = stage.apply(key(language, settings), segments, samples, language, warnings)
         return Transcript(
             text=" ".join(s["text"] for s in segments if s["text"]).strip(),
             language=output["language"], segments=segments, model=settings.model_size,
@@ -166,35 +176,18 @@ class WhisperXEngine:
         language, probability, _ = pipeline.model.detect_language(audio=samples)
         return language, round(float(probability), 4)
 
-    def _align(
-        self, segments: list[dict[str, Any]], samples: np.ndarray, language: str,
-        settings: TranscriptionSettings, warnings: list[str],
-    ) -> list[dict[str, Any]]:
+    def _load_aligner(self, key: Hashable) -> Any:
         import whisperx
 
-        try:
-            model, metadata = whisperx.load_align_model(
-                language_code=language, device=settings.device, model_dir=self.options.cache_dir,
-            )
-            aligned = whisperx.align(segments, model, metadata, samples, settings.device)
-        except Exception as exc:  # noqa: BLE001 -- a missing alignment model degrades, it does not fail the job
-            return _degrade(warnings, "alignment", exc, segments)
-        return [_clean_segment(s) for s in aligned["segments"]]
+        language, device = cast(tuple[str, str], key)
+        model, metadata = whisperx.load_align_model(language_code=language, device=device,
+                                                    model_dir=self.options.cache_dir)
+        return model, metadata, device
 
-    def _diarize(
-        self, segments: list[dict[str, Any]], samples: np.ndarray,
-        settings: TranscriptionSettings, warnings: list[str],
-    ) -> list[dict[str, Any]]:
-        try:
-            import whisperx
-            from whisperx.diarize import DiarizationPipeline
+    def _load_diarizer(self, device: Hashable) -> Any:
+        from whisperx.diarize import DiarizationPipeline
 
-            pipeline = DiarizationPipeline(token=self.options.hf_token or None, device=settings.device)
-            speakers = pipeline(samples)
-            assigned = whisperx.assign_word_speakers(speakers, {"segments": segments})
-        except Exception as exc:  # noqa: BLE001 -- a missing diarization model degrades, it does not fail the job
-            return _degrade(warnings, "diarization", exc, segments)
-        return [_clean_segment(s) for s in assigned["segments"]]
+        return DiarizationPipeline(token=self.options.hf_token or None, device=device)
 
 
 def _vad_inference(pipeline: Any) -> Any | None:
@@ -471,11 +464,19 @@ def classify_engine_exception(exc: BaseException) -> JobError:
     return EngineError(f"{type(exc).__name__}: {text[:500]}")
 
 
-def _degrade(warnings: list[str], feature: str, exc: Exception, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    message = f"{feature} skipped: its model is not available ({type(exc).__name__}: {str(exc)[:200]})"
-    log.warning(message)
-    warnings.append(message)
-    return segments
+def _align(aligner: Any, segments: Segments, samples: np.ndarray, _language: str) -> Segments:
+    import whisperx
+
+    model, metadata, device = aligner
+    aligned = whisperx.align(segments, model, metadata, samples, device)
+    return [_clean_segment(s) for s in aligned["segments"]]
+
+
+def _diarize(diarizer: Any, segments: Segments, samples: np.ndarray, _language: str) -> Segments:
+    import whisperx
+
+    assigned = whisperx.assign_word_speakers(diarizer(samples), {"segments": segments})
+    return [_clean_segment(s) for s in assigned["segments"]]
 
 
 def _clean_segment(segment: dict[str, Any]) -> dict[str, Any]:

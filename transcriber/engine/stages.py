@@ -1,0 +1,61 @@
+"""The stages after recognition: word alignment and speaker diarization.
+
+Each stage loads its model once (keyed by what it depends on: the language,
+the device) and keeps it warm with the recognition model; ``unload`` frees
+it with the recognition model when the worker has been idle.  A stage whose
+model cannot be had (not installed, no network to fetch it, no model for the
+language) is skipped with a warning in the result; anything that goes wrong
+while it *runs* (out of memory above all) is the job's failure, classified
+at the engine boundary like recognition's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+
+from transcriber.domain.job import Stage
+
+log = logging.getLogger("Engine")
+
+Segments = list[dict[str, Any]]
+# What makes a stage's model unavailable rather than broken: missing files or a
+# hub out of reach (OSError, huggingface_hub's errors derive from it), no model
+# for the language (ValueError), a library or extra not installed (ImportError).
+UNAVAILABLE = (OSError, ValueError, ImportError)
+
+
+class PostStage:
+    """One stage after recognition: ``load(key)`` builds its model for ``key``;
+    ``run(model, segments, samples, language)`` returns the new segments."""
+
+    def __init__(self, name: str, stage: Stage, load: Callable[[Hashable], Any],
+                 run: Callable[[Any, Segments, np.ndarray, str], Segments]) -> None:
+        self.name = name  # in warnings: "alignment", "diarization"
+        self.stage = stage  # the progress stage reported while it runs
+        self._load = load
+        self._run = run
+        self._models: dict[Hashable, Any] = {}
+
+    def loaded(self) -> list[Hashable]:
+        return list(self._models)
+
+    def apply(self, key: Hashable, segments: Segments, samples: np.ndarray, language: str,
+              warnings: list[str]) -> Segments:
+        """The segments after this stage, or unchanged (and a warning) when its model is unavailable."""
+        if key not in self._models:
+            try:
+                self._models[key] = self._load(key)
+            except UNAVAILABLE as exc:
+                message = f"{self.name} skipped: its model is not available ({type(exc).__name__}: {str(exc)[:200]})"
+                log.warning(message)
+                warnings.append(message)
+                return segments
+            log.info("Loaded the %s model for %s", self.name, key)
+        return self._run(self._models[key], segments, samples, language)
+
+    def unload(self) -> None:
+        self._models.clear()
