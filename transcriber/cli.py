@@ -25,7 +25,14 @@ from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.base import EngineFactory
 from transcriber.engine.capabilities import host_capabilities
 from transcriber.engine.model_files import PACKAGED_MODELS, check_model_folder, install_models
-from transcriber.errors import AlreadyRunningError, ConfigError, JobError, ModelError, UnsupportedSettingError
+from transcriber.errors import (
+    AlreadyRunningError,
+    ConfigError,
+    ErrorCode,
+    JobError,
+    ModelError,
+    UnsupportedSettingError,
+)
 from transcriber.folder.results import build_result
 from transcriber.folder.sidecars import utc_now
 from transcriber.logs import configure_logging
@@ -138,7 +145,9 @@ def _transcribe(config: Config, args: argparse.Namespace) -> int:
             WhisperXEngine, options, limits, args.file.resolve(), settings, config.processing.timeout_seconds,
         )
     except (ModelError, UnsupportedSettingError) as exc:
-        print(json.dumps({"error_code": exc.code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)
+        # The file cannot be transcribed as asked; a missing model is what a job reports, model_unavailable.
+        code = ErrorCode.MODEL_UNAVAILABLE if isinstance(exc, ModelError) else exc.code
+        print(json.dumps({"error_code": code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)
         return 2
     except JobError as exc:
         print(json.dumps({"error_code": exc.code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)
