@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
+from transcriber.domain.job import JobStatus
+from transcriber.mirror import database
+from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow, columns, listed_columns
+from transcriber.mirror.mirror import DELETED
+
+# Every status the mirror writes: 002_status_check.sql's CHECK allows exactly these.
+MIRROR_STATUSES = [*(status.value for status in JobStatus), DELETED]
 
 
 def rows(url: str, sql: str, *params: object) -> list[dict]:
@@ -31,13 +38,103 @@ def test_migrations_from_empty_and_again(database_url: str) -> None:
     db = Database(database_url)
     db.open()
     try:
-        assert db.migrate() == [1]
+        assert db.migrate() == [1, 2]
         assert db.migrate() == []
     finally:
         db.close()
-    assert [r["version"] for r in rows(database_url, "SELECT version FROM schema_migrations")] == [1]
+    assert [r["version"] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [
+        1, 2]
     tables = {r["tablename"] for r in rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert {"tasks", "transcriptions", "task_events", "schema_migrations"} <= tables
+
+
+def insert_status(url: str, status: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO tasks (task_id, filename, status, version) VALUES (gen_random_uuid(), %s, %s, 1)",
+                     (f"{status}.wav", status))
+
+
+def test_the_status_check_allows_the_mirrors_statuses_and_refuses_any_other(database_url: str) -> None:
+    db = Database(database_url)
+    db.open()
+    try:
+        db.migrate()
+    finally:
+        db.close()
+    for status in MIRROR_STATUSES:
+        insert_status(database_url, status)
+    for bad in ("bogus", "pending", "not_found", "COMPLETED", ""):
+        with pytest.raises(psycopg.errors.CheckViolation, match="tasks_status_known"):
+            insert_status(database_url, bad)
+    assert sorted(r["status"] for r in rows(database_url, "SELECT status FROM tasks")) == sorted(MIRROR_STATUSES)
+
+
+def test_migration_002_applies_over_a_001_database_that_holds_rows(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    every = database.available_migrations()
+    now = datetime.now(UTC)
+    ids = {status: f"7d7c1a4e-{n:04d}-4222-8333-944444444444" for n, status in enumerate(MIRROR_STATUSES)}
+    db = Database(database_url)
+    db.open()
+    try:
+        monkeypatch.setattr(database, "available_migrations", lambda: every[:1])
+        assert db.migrate() == [1]
+        db.write([TaskRow(task_id, f"{status}.wav", status, 10, created_at=now) for status, task_id in ids.items()],
+                 [TranscriptionRow(ids["completed"], "en", "kept", [], 0.5, 1, "base")],
+                 [EventRow(ids["error"], "error.wav", now, "error", "error", {"code": "engine_error"})])
+        before = rows(database_url, "SELECT * FROM tasks ORDER BY task_id")
+        monkeypatch.setattr(database, "available_migrations", lambda: every)
+        assert db.migrate() == [2]
+        assert db.migrate() == []
+    finally:
+        db.close()
+    assert rows(database_url, "SELECT * FROM tasks ORDER BY task_id") == before and len(before) == len(ids)
+    assert rows(database_url, "SELECT text FROM transcriptions") == [{"text": "kept"}]
+    assert rows(database_url, "SELECT count(*) AS n FROM task_events")[0]["n"] == 1
+    with pytest.raises(psycopg.errors.CheckViolation):
+        insert_status(database_url, "bogus")
+
+
+def every_field_set() -> TaskRow:
+    """A TaskRow whose every field differs from its default (a new field must be given a value here)."""
+    at = datetime(2026, 11, 24, 9, 30, 15, 123456, tzinfo=UTC)
+    row = TaskRow(
+        task_id="7d7c1a4e-5555-4222-8333-944444444444", filename="звонок 2026-11-24.mp3", status="error",
+        version=1_790_000_000_123_456_789, source="api", priority=1,
+        settings={"model_size": "base", "language": "ru", "temperature": 0.1}, attempts=2, max_attempts=3,
+        error_code="engine_error", error_message="the engine failed", created_at=at,
+        started_at=at + timedelta(seconds=1), finished_at=at + timedelta(seconds=9), audio_duration=61.5,
+        processing_time=7.25,
+    )
+    for field in dataclasses.fields(TaskRow):
+        default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        assert getattr(row, field.name) not in (None, default), f"give {field.name} a value that is not its default"
+    return row
+
+
+def test_every_task_row_field_round_trips_through_write_and_list_tasks(database_url: str) -> None:
+    row = every_field_set()
+    db = Database(database_url)
+    db.open()
+    try:
+        db.migrate()
+        db.write([row], [], [])
+        total, listed = db.list_tasks(None, None, None, 10, 0)
+        assert total == 1
+        assert listed == [{name: getattr(row, name) for name in listed_columns(TaskRow)}]
+        assert db.task_versions() == {row.task_id: (row.filename, row.status, row.version)}
+        assert db.list_tasks("error", None, None, 10, 0)[0] == 1
+        assert db.list_tasks("", None, None, 10, 0)[0] == 1  # an empty status does not filter
+        assert db.list_tasks("completed", None, None, 10, 0) == (0, [])
+        assert db.list_tasks(None, row.created_at, row.created_at + timedelta(microseconds=1), 10, 0)[0] == 1
+        assert db.list_tasks(None, row.created_at + timedelta(microseconds=1), None, 10, 0)[0] == 0
+        assert db.list_tasks(None, None, row.created_at, 10, 0)[0] == 0
+        assert db.list_tasks(None, None, None, 10, 1) == (1, [])
+    finally:
+        db.close()
+    stored = rows(database_url, "SELECT * FROM tasks")[0]
+    assert {**stored, "task_id": str(stored["task_id"])} == {
+        **{name: getattr(row, name) for name in columns(TaskRow)}, "updated_at": stored["updated_at"]}
 
 
 def test_rows_for_completed_failed_retried_and_deleted_files(start_daemon, shared: Path, database_url: str) -> None:

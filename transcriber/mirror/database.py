@@ -8,8 +8,9 @@ failure to reach the server becomes :class:`DatabaseUnavailable`, so callers
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from transcriber.errors import DatabaseUnavailable
@@ -24,7 +26,16 @@ from transcriber.errors import DatabaseUnavailable
 log = logging.getLogger("Database")
 
 MIGRATION_LOCK = 7_351_902  # pg_advisory_lock key: one migrator at a time
-TERMINAL_STATUSES = ("completed", "error", "deleted")
+
+# The metadata of a TaskRow field that GET /tasks does not show (TaskSummary leaves it out).
+INTERNAL = {"internal": True}
+
+
+# The row dataclasses are the one definition of their tables' columns (DESIGN §7):
+# queries.sql's column lists and value parameters are filled in from their fields,
+# and the values written are the fields. A new column is a field here plus a
+# migration that adds it (and, unless INTERNAL, a field of api/schemas.py's
+# TaskSummary: tests/unit/test_queries.py fails while the two disagree).
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,7 @@ class TaskRow:
     task_id: str
     filename: str
     status: str
-    version: int
+    version: int = field(metadata=INTERNAL)  # nanoseconds of the change: an older write is ignored
     source: str | None = None
     priority: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
@@ -68,53 +79,88 @@ class EventRow:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-_TASK_COLUMNS = (
-    "task_id", "filename", "status", "source", "priority", "settings", "attempts", "max_attempts", "error_code",
-    "error_message", "created_at", "started_at", "finished_at", "audio_duration", "processing_time", "version",
-)
-# A newer version wins; a field the newer write does not know (None) keeps
-# its value, and attempts never go down.
-_UPSERT_TASK = f"""
-    INSERT INTO tasks ({", ".join(_TASK_COLUMNS)})
-    VALUES ({", ".join("%s" for _ in _TASK_COLUMNS)})
-    ON CONFLICT (task_id) DO UPDATE SET
-        status = EXCLUDED.status,
-        version = EXCLUDED.version,
-        settings = COALESCE(NULLIF(EXCLUDED.settings, '{{}}'::jsonb), tasks.settings),
-        attempts = GREATEST(EXCLUDED.attempts, tasks.attempts),
-        {", ".join(f"{c} = COALESCE(EXCLUDED.{c}, tasks.{c})" for c in _TASK_COLUMNS
-                   if c not in ("task_id", "status", "version", "settings", "attempts"))},
-        updated_at = now()
-    WHERE tasks.version < EXCLUDED.version
-"""
-_UPSERT_TRANSCRIPTION = """
-    INSERT INTO transcriptions (task_id, language, text, segments, confidence, word_count, model)
-    VALUES (%s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (task_id) DO UPDATE SET language = EXCLUDED.language, text = EXCLUDED.text,
-        segments = EXCLUDED.segments, confidence = EXCLUDED.confidence, word_count = EXCLUDED.word_count,
-        model = EXCLUDED.model
-"""
-_INSERT_EVENT = """
-    INSERT INTO task_events (task_id, filename, event_time, event_type, status, details)
-    VALUES (%s, %s, %s, %s, %s, %s)
-"""
-_SEARCH = """
-    WITH query AS (
-        SELECT websearch_to_tsquery('russian', %(q)s) || websearch_to_tsquery('english', %(q)s) AS q
-    )
-    SELECT t.task_id::text, t.filename, t.status, t.finished_at, tr.language,
-           ts_headline('russian', tr.text, query.q, 'MaxFragments=2, MaxWords=20, MinWords=5') AS snippet,
-           ts_rank(tr.search, query.q) AS rank,
-           COALESCE((
-               SELECT jsonb_agg(jsonb_build_object('start', s->'start', 'end', s->'end', 'text', s->'text'))
-               FROM jsonb_array_elements(tr.segments) AS s
-               WHERE (to_tsvector('russian', s->>'text') || to_tsvector('english', s->>'text')) @@ query.q
-           ), '[]'::jsonb) AS segments
-    FROM transcriptions tr JOIN tasks t USING (task_id), query
-    WHERE tr.search @@ query.q AND t.status <> 'deleted'
-    ORDER BY rank DESC, t.finished_at DESC NULLS LAST
-    LIMIT %(limit)s OFFSET %(offset)s
-"""
+# queries.sql's placeholders name a row by these prefixes: {task_columns}, {event_values}, ...
+ROW_TYPES: dict[str, type] = {"task": TaskRow, "transcription": TranscriptionRow, "event": EventRow}
+
+
+def columns(row_type: type) -> list[str]:
+    """The columns of a row type's table that the mirror writes: its fields, in order."""
+    return [f.name for f in fields(row_type)]
+
+
+def listed_columns(row_type: type) -> list[str]:
+    """The columns a listing shows: all but the fields marked :data:`INTERNAL`."""
+    return [f.name for f in fields(row_type) if not f.metadata.get("internal")]
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """A row's parameters for its ``{prefix}_values``: jsonb for dicts and lists."""
+    values = {}
+    for name in columns(type(row)):
+        value = getattr(row, name)
+        values[name] = Jsonb(value) if isinstance(value, dict | list) else value
+    return values
+
+
+QUERY_BLOCK = re.compile(r"(?:\n|^)-- ([a-z0-9_]+) --\n(?:--.*\n)*", re.MULTILINE)
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """queries.sql's blocks, by name (the text before the first block is its header)."""
+    parts = QUERY_BLOCK.split(text)
+    blocks: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in blocks:
+            raise ValueError(f"queries.sql: two blocks named {name}")
+        blocks[name] = body.strip()
+    return blocks
+
+
+def fill(name: str, blocks: dict[str, str]) -> str:
+    """Block ``name`` with its placeholders filled in (see queries.sql's header)."""
+    sql = blocks[name]
+
+    def placeholder(match: re.Match[str]) -> str:
+        word = match.group(1)
+        if word in blocks:
+            return fill(word, blocks)
+        prefix, _, kind = word.partition("_")
+        row_type = ROW_TYPES.get(prefix)
+        if row_type is not None:
+            if kind == "columns":
+                return ", ".join(columns(row_type))
+            if kind == "values":
+                return ", ".join(f"%({column})s" for column in columns(row_type))
+            if kind == "listed":
+                return ", ".join(listed_columns(row_type))
+            if kind in ("kept", "replaced"):
+                return _merged(name, sql, columns(row_type), kind)
+        raise ValueError(f"queries.sql, {name}: unknown placeholder {{{word}}}")
+
+    return PLACEHOLDER.sub(placeholder, sql)
+
+
+def _merged(name: str, sql: str, all_columns: list[str], kind: str) -> str:
+    """An upsert's SET for the columns it neither assigns itself nor conflicts on."""
+    table = re.search(r"\bINTO (\w+)", sql)
+    key = re.search(r"ON CONFLICT \((\w+)\)", sql)
+    if table is None or key is None or "DO UPDATE SET" not in sql:
+        raise ValueError(f"queries.sql, {name}: {{..._{kind}}} belongs in an upsert's SET")
+    assigned = set(re.findall(r"^\s*(\w+)\s*=", sql.split("DO UPDATE SET", 1)[1], re.MULTILINE))
+    rest = [column for column in all_columns if column != key.group(1) and column not in assigned]
+    if kind == "kept":
+        return ", ".join(f"{c} = COALESCE(EXCLUDED.{c}, {table.group(1)}.{c})" for c in rest)
+    return ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
+
+
+def load_queries() -> dict[str, str]:
+    """Every block of the package's queries.sql, filled in; fragments included."""
+    blocks = parse_queries((resources.files("transcriber.mirror") / "queries.sql").read_text(encoding="utf-8"))
+    return {name: fill(name, blocks) for name in blocks}
+
+
+QUERIES = load_queries()
 
 
 class Database:
@@ -126,7 +172,7 @@ class Database:
         self.pool_timeout = pool_timeout
         self.pool = ConnectionPool(
             url, min_size=1, max_size=4, open=False, timeout=pool_timeout, name="transcriber",
-            check=ConnectionPool.check_connection, reconnect_timeout=0,
+            check=ConnectionPool.check_connection, reconnect_timeout=0, configure=_configure,
             reconnect_failed=(lambda _pool: on_unreachable()) if on_unreachable else None,
             kwargs={"connect_timeout": max(int(connect_timeout), 1),
                     "options": f"-c statement_timeout={statement_timeout_ms}"},
@@ -145,26 +191,24 @@ class Database:
         """Apply the migrations not yet recorded in ``schema_migrations``; returns their versions."""
         try:
             with self._connection() as conn:
-                conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                conn.execute(QUERIES["lock_migrations"], {"key": MIGRATION_LOCK})  # type: ignore[arg-type]
                 try:
-                    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                                 "version integer PRIMARY KEY, name text NOT NULL, "
-                                 "applied_at timestamptz NOT NULL DEFAULT now())")
+                    conn.execute(QUERIES["create_migrations_table"])  # type: ignore[arg-type]
                     conn.commit()
-                    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+                    done = {row[0] for row in conn.execute(QUERIES["applied_migrations"])}  # type: ignore[arg-type]
                     applied = []
                     for version, name, sql in available_migrations():
                         if version in done:
                             continue
                         with conn.transaction():
                             conn.execute(sql)  # type: ignore[arg-type]
-                            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                                         (version, name))
+                            conn.execute(QUERIES["record_migration"],  # type: ignore[arg-type]
+                                         {"version": version, "name": name})
                         log.info("Applied migration %03d %s", version, name)
                         applied.append(version)
                     return applied
                 finally:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                    conn.execute(QUERIES["unlock_migrations"], {"key": MIGRATION_LOCK})  # type: ignore[arg-type]
                     conn.commit()
         except (psycopg.Error, PoolTimeout) as exc:
             raise DatabaseUnavailable(_describe(exc)) from exc
@@ -174,48 +218,30 @@ class Database:
         try:
             with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
                 if tasks:
-                    cursor.executemany(_UPSERT_TASK, [_task_values(row) for row in tasks])
+                    cursor.executemany(QUERIES["upsert_task"], [row_values(r) for r in tasks])  # type: ignore[arg-type]
                 if transcriptions:
-                    cursor.executemany(_UPSERT_TRANSCRIPTION, [
-                        (r.task_id, r.language, r.text, Jsonb(r.segments), r.confidence, r.word_count, r.model)
-                        for r in transcriptions
-                    ])
+                    cursor.executemany(QUERIES["upsert_transcription"],  # type: ignore[arg-type]
+                                       [row_values(r) for r in transcriptions])
                 if events:
-                    cursor.executemany(_INSERT_EVENT, [
-                        (e.task_id, e.filename, e.event_time, e.event_type, e.status, Jsonb(e.details))
-                        for e in events
-                    ])
+                    cursor.executemany(QUERIES["insert_event"], [row_values(r) for r in events])  # type: ignore[arg-type]
         except (psycopg.Error, PoolTimeout) as exc:
             raise DatabaseUnavailable(_describe(exc)) from exc
 
     def task_versions(self) -> dict[str, tuple[str, str, int]]:
         """task_id -> (filename, status, version) of every task not yet marked deleted."""
-        rows = self._fetch("SELECT task_id::text, filename, status, version FROM tasks WHERE status <> 'deleted'")
+        rows = self._fetch(QUERIES["task_versions"])
         return {row["task_id"]: (row["filename"], row["status"], row["version"]) for row in rows}
 
     def list_tasks(self, status: str | None, since: datetime | None, until: datetime | None,
                    limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        where, params = ["TRUE"], {"limit": limit, "offset": offset}
-        if status:
-            where.append("status = %(status)s")
-            params["status"] = status
-        if since:
-            where.append("created_at >= %(since)s")
-            params["since"] = since
-        if until:
-            where.append("created_at < %(until)s")
-            params["until"] = until
-        condition = " AND ".join(where)
-        total = self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {condition}", params)[0]["n"]
-        rows = self._fetch(
-            f"SELECT task_id::text, filename, status, source, priority, settings, attempts, max_attempts, "
-            f"error_code, error_message, created_at, started_at, finished_at, audio_duration, processing_time "
-            f"FROM tasks WHERE {condition} ORDER BY created_at DESC NULLS LAST, task_id "
-            f"LIMIT %(limit)s OFFSET %(offset)s", params)
+        """GET /tasks: the total that matches and one page, as dicts of :func:`listed_columns`."""
+        params = {"status": status or None, "since": since, "until": until, "limit": limit, "offset": offset}
+        total = self._fetch(QUERIES["count_tasks"], params)[0]["n"]
+        rows = self._fetch(QUERIES["list_tasks"], params)
         return total, rows
 
     def search(self, query: str, limit: int, offset: int) -> list[dict[str, Any]]:
-        return self._fetch(_SEARCH, {"q": query, "limit": limit, "offset": offset})
+        return self._fetch(QUERIES["search"], {"q": query, "limit": limit, "offset": offset})
 
     def _fetch(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         try:
@@ -237,12 +263,9 @@ def available_migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def _task_values(row: TaskRow) -> tuple[Any, ...]:
-    return (
-        row.task_id, row.filename, row.status, row.source, row.priority, Jsonb(row.settings), row.attempts,
-        row.max_attempts, row.error_code, row.error_message, row.created_at, row.started_at, row.finished_at,
-        row.audio_duration, row.processing_time, row.version,
-    )
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Each new connection of the pool: a uuid (task_id) reads as the str the rows hold."""
+    conn.adapters.register_loader("uuid", TextLoader)
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,7 @@ def rows_for_event(event: JobEvent, version: int) -> tuple[list[TaskRow], list[T
         return [task_row(job, version)], [], [EventRow(job.task_id, job.filename, now, EventKind.QUARANTINED.value,
                                                        JobStatus.ERROR.value, _error_details(job))]
     if event.event == EventKind.DROPPED:
-        row = TaskRow(**{**task_row(job, version).__dict__, "status": DELETED, "finished_at": now})
+        row = replace(task_row(job, version), status=DELETED, finished_at=now)
         return [row], [], [EventRow(job.task_id, job.filename, now, "deleted", DELETED,
                                     {"previous_status": job.status.value})]
     if event.event == EventKind.SAVED:
