@@ -191,24 +191,24 @@ class Database:
         """Apply the migrations not yet recorded in ``schema_migrations``; returns their versions."""
         try:
             with self._connection() as conn:
-                conn.execute(QUERIES["lock_migrations"], {"key": MIGRATION_LOCK})  # type: ignore[arg-type]
+                conn.execute(QUERIES["lock_migrations"], {"key": MIGRATION_LOCK})
                 try:
-                    conn.execute(QUERIES["create_migrations_table"])  # type: ignore[arg-type]
+                    conn.execute(QUERIES["create_migrations_table"])
                     conn.commit()
-                    done = {row[0] for row in conn.execute(QUERIES["applied_migrations"])}  # type: ignore[arg-type]
+                    done = {row[0] for row in conn.execute(QUERIES["applied_migrations"])}
                     applied = []
                     for version, name, sql in available_migrations():
                         if version in done:
                             continue
                         with conn.transaction():
-                            conn.execute(sql)  # type: ignore[arg-type]
-                            conn.execute(QUERIES["record_migration"],  # type: ignore[arg-type]
+                            conn.execute(sql)
+                            conn.execute(QUERIES["record_migration"],
                                          {"version": version, "name": name})
                         log.info("Applied migration %03d %s", version, name)
                         applied.append(version)
                     return applied
                 finally:
-                    conn.execute(QUERIES["unlock_migrations"], {"key": MIGRATION_LOCK})  # type: ignore[arg-type]
+                    conn.execute(QUERIES["unlock_migrations"], {"key": MIGRATION_LOCK})
                     conn.commit()
         except (psycopg.Error, PoolTimeout) as exc:
             raise DatabaseUnavailable(_describe(exc)) from exc
@@ -218,12 +218,12 @@ class Database:
         try:
             with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
                 if tasks:
-                    cursor.executemany(QUERIES["upsert_task"], [row_values(r) for r in tasks])  # type: ignore[arg-type]
+                    cursor.executemany(QUERIES["upsert_task"], [row_values(r) for r in tasks])
                 if transcriptions:
-                    cursor.executemany(QUERIES["upsert_transcription"],  # type: ignore[arg-type]
+                    cursor.executemany(QUERIES["upsert_transcription"],
                                        [row_values(r) for r in transcriptions])
                 if events:
-                    cursor.executemany(QUERIES["insert_event"], [row_values(r) for r in events])  # type: ignore[arg-type]
+                    cursor.executemany(QUERIES["insert_event"], [row_values(r) for r in events])
         except (psycopg.Error, PoolTimeout) as exc:
             raise DatabaseUnavailable(_describe(exc)) from exc
 
@@ -246,7 +246,7 @@ class Database:
     def _fetch(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         try:
             with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-                cursor.execute(sql, params)  # type: ignore[arg-type]
+                cursor.execute(sql, params)
                 return cursor.fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
             raise DatabaseUnavailable(_describe(exc)) from exc
