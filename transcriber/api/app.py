@@ -1,4 +1,4 @@
-"""The HTTP API (DESIGN §5): thin routes over :class:`TranscriptionService`.
+"""The HTTP API (docs/API.md): thin routes over :class:`TranscriptionService`.
 
 Every error has the shape ``{"status", "error_code", "message", "filename"}``
 (plus ``debug_info`` when debug is on); nothing a client sends produces a 500.

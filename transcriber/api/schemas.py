@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (DESIGN §5), with examples for /docs."""
+"""Request and response bodies of the HTTP API (docs/API.md), with examples for /docs."""
 
 from __future__ import annotations
 

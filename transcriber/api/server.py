@@ -23,7 +23,7 @@ log = logging.getLogger("Server")
 
 
 def check_exposure(config: Config) -> None:
-    """Refuse an API reachable from other hosts without a token (DESIGN §5)."""
+    """Refuse an API reachable from other hosts without a token (docs/API.md, authentication)."""
     api = config.api
     if not api.enabled or api.token.get_secret_value() or api.allow_unauthenticated:
         return

@@ -1,6 +1,6 @@
 """What the HTTP API asks of the daemon, in terms of files: request, status,
 result, delete, health.  No HTTP here: errors are :class:`ApiError` values
-that ``api.py`` turns into responses of the DESIGN §5 shape.
+that ``app.py`` turns into responses of the shape docs/API.md describes.
 """
 
 from __future__ import annotations

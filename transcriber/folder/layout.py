@@ -1,4 +1,4 @@
-"""The shared folder: its layout, the ignore rules, listing, quarantine (DESIGN §2)."""
+"""The shared folder: its layout, the ignore rules, listing, quarantine (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

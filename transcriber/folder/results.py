@@ -1,4 +1,4 @@
-"""The ``.result`` document (DESIGN §4): the seed's schema, extended."""
+"""The ``.result`` document (docs/API.md, GET /result): the seed's schema, extended."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sidecar files: the job state on disk, written atomically (DESIGN §4).
+"""Sidecar files: the job state on disk, written atomically (docs/ARCHITECTURE.md, a file's own files).
 
 ``call.mp3.in_progress`` holds a queued, processing or failing job;
 ``call.mp3.result`` the finished transcript; ``call.mp3.srt`` and the other
@@ -28,7 +28,6 @@ log = logging.getLogger("Sidecars")
 
 IN_PROGRESS_SUFFIX = ".in_progress"
 RESULT_SUFFIX = ".result"
-SIDECAR_SUFFIXES = (IN_PROGRESS_SUFFIX, RESULT_SUFFIX)
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".json"
 SIDECAR_MODE = 0o644

@@ -31,7 +31,7 @@ MIGRATION_LOCK = 7_351_902  # pg_advisory_lock key: one migrator at a time
 INTERNAL = {"internal": True}
 
 
-# The row dataclasses are the one definition of their tables' columns (DESIGN §7):
+# The row dataclasses are the one definition of their tables' columns (docs/CONFIGURATION.md, database):
 # queries.sql's column lists and value parameters are filled in from their fields,
 # and the values written are the fields. A new column is a field here plus a
 # migration that adds it (and, unless INTERNAL, a field of api/schemas.py's

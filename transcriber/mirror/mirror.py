@@ -1,4 +1,4 @@
-"""Mirroring the folder's state into PostgreSQL, through outages (DESIGN §7).
+"""Mirroring the folder's state into PostgreSQL, through outages (docs/CONFIGURATION.md, database).
 
 The job store's events become rows (pure functions below) that wait in a
 buffer, coalesced by task, until a background thread writes them.  When the

@@ -112,7 +112,7 @@ class JobStore:
 
     def complete(self, job: Job, result: dict[str, Any]) -> None:
         """Write ``.result`` first, then the renderings, then remove ``.in_progress``
-        (DESIGN §3): whoever sees the sidecar gone finds every file in place."""
+        (docs/ARCHITECTURE.md, a file's own files): whoever sees the sidecar gone finds every file in place."""
         audio = self._audio(job)
         with self._lock:
             if not self._is_current(job):

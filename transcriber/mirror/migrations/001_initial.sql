@@ -1,4 +1,4 @@
--- The mirror of the shared folder (DESIGN §7). The folder stays the source of truth.
+-- The mirror of the shared folder (docs/CONFIGURATION.md, database). The folder stays the source of truth.
 
 CREATE TABLE tasks (
     task_id          uuid PRIMARY KEY,
