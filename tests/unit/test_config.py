@@ -146,10 +146,9 @@ def test_two_different_concurrency_settings_are_refused(tmp_path: Path) -> None:
 
 
 def test_whisperx_debug_is_the_default_debug_flag(tmp_path: Path) -> None:
-    from transcriber.scheduler.daemon import default_settings
 
     path = tmp_path / "config.yaml"
     path.write_text("whisperx: {debug: true}\n")
     config = load_config(path, environ={})
-    assert default_settings(config).debug is True and config.api.debug is True  # what the API reads
-    assert default_settings(load_config(None, environ={})).debug is False
+    assert config.api.debug is True  # what the API and the daemon's jobs read
+    assert load_config(None, environ={}).api.debug is False

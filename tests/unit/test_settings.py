@@ -50,3 +50,9 @@ def test_the_cli_and_the_api_build_the_same_settings_from_the_same_choices() -> 
     body = TranscribeRequest(filename="call.wav", language="auto", temperature=0)
     assert apply_overrides(DEFAULTS, vars(args)) == apply_overrides(DEFAULTS, body.model_dump())
     assert apply_overrides(DEFAULTS, vars(args)) == TranscriptionSettings("base", None, 0.0, "int8", "cpu")
+
+
+def test_the_settings_the_api_answers_with_are_the_settings_and_debug() -> None:
+    from transcriber.api.schemas import SettingsBody
+
+    assert list(SettingsBody.model_fields) == [*(field.name for field in fields(TranscriptionSettings)), "debug"]

@@ -52,3 +52,44 @@ def test_listeners_hear_every_change_and_a_failing_listener_breaks_nothing(tmp_p
     assert [e.event for e in events] == ["saved", "saved", "completed"]
     assert events[-1].result == {"task_id": job.task_id}
     assert (tmp_path / "a.wav.result").exists() and not (tmp_path / "a.wav.in_progress").exists()
+
+
+def test_reading_a_job_never_waits_for_a_write_in_progress(tmp_path: Path) -> None:
+    """GET /status reads the job table while a slot holds the store's lock through an fsync."""
+    import threading
+
+    store, _ = make_store(tmp_path)
+    write_tone(tmp_path / "a.wav")
+    job = store.add(new_job("a.wav", TranscriptionSettings("base", "ru", 0.1, "int8", "cpu"), Source.SCAN, 3, NOW))
+    holding, release = threading.Event(), threading.Event()
+
+    def write_slowly() -> None:
+        with store.locked():
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    try:
+        assert holding.wait(5)
+        read: list[object] = []
+        reader = threading.Thread(target=lambda: read.append(store.get("a.wav")))
+        reader.start()
+        reader.join(2)
+        assert read == [job]  # answered while the lock is held
+    finally:
+        release.set()
+        writer.join()
+
+
+def test_debug_is_recorded_with_the_settings_but_is_not_one(tmp_path: Path) -> None:
+    from transcriber.folder import sidecars
+
+    store, _ = make_store(tmp_path)
+    write_tone(tmp_path / "a.wav")
+    settings = TranscriptionSettings("base", "ru", 0.1, "int8", "cpu")
+    store.add(new_job("a.wav", settings, Source.API, 3, NOW, debug=True))
+    document = sidecars.read_json(tmp_path / "a.wav.in_progress")
+    assert document is not None and document["settings"] == {**settings.to_dict(), "debug": True}
+    back = sidecars.read_in_progress(tmp_path / "a.wav")
+    assert back is not None and back.debug is True and back.settings == settings

@@ -11,7 +11,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import quote
@@ -41,7 +40,7 @@ from transcriber.api.schemas import (
 )
 from transcriber.api.service import ApiError, FileState, FileStatus, TranscriptionService, file_not_found
 from transcriber.config import Config
-from transcriber.domain.job import PRIORITY_API, Job, JobStatus
+from transcriber.domain.job import PRIORITY_API, Job, JobStatus, recorded_settings
 from transcriber.domain.settings import OVERRIDABLE, TranscriptionSettings, apply_overrides
 from transcriber.errors import DatabaseUnavailable, ErrorCode, MirrorDisabled, UnsupportedSettingError, suggestion_for
 from transcriber.exports import formats
@@ -99,7 +98,7 @@ def create_app(daemon: Daemon) -> FastAPI:
             raise file_not_found(name, debug_info=_debug_info(debug, state))
         if state.status is FileStatus.ERROR and not body.force:
             raise _in_review_error(service, state, debug)
-        outcome = await run_in_threadpool(service.request, state, settings, body.force)
+        outcome = await run_in_threadpool(service.request, state, settings, body.force, debug)
         if outcome.kind == "completed":
             return _completed(name, outcome.result)
         wait = min(body.wait, config.api.max_wait_seconds)
@@ -112,7 +111,7 @@ def create_app(daemon: Daemon) -> FastAPI:
             if state.status is FileStatus.ERROR:
                 raise _in_review_error(service, state, debug)
         job = daemon.job(outcome.job.filename) if outcome.job is not None else None
-        reply = _queued_body(service, name, job or outcome.job, settings, outcome.kind)
+        reply = _queued_body(daemon, name, job or outcome.job, settings, debug, outcome.kind)
         if wait > 0:  # say where it stands, as GET /status would
             status = _status_body(service, await run_in_threadpool(service.state, name))
             reply.update({key: status[key] for key in _PROGRESS_FIELDS})
@@ -223,7 +222,7 @@ def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> Transcrip
     if model_size is not None and ("/" in model_size or "\\" in model_size or model_size.startswith(".")
                                    or not model_size.isprintable()):
         raise ApiError(422, ErrorCode.INVALID_SETTINGS, "model_size: a model name such as 'base', not a path")
-    settings = replace(apply_overrides(daemon.settings, body.model_dump()), debug=debug)
+    settings = apply_overrides(daemon.settings, body.model_dump())
     try:
         daemon.check_settings(settings)
     except UnsupportedSettingError as exc:  # refused here, not after a 202 in manual_review/ (issue 13)
@@ -264,10 +263,10 @@ def _completed(name: str, result: dict[str, Any] | None) -> JSONResponse:
     return JSONResponse({"status": "completed", "filename": name, "result": result or {}}, status_code=200)
 
 
-def _queued_body(service: TranscriptionService, name: str, job: Job | None, settings: TranscriptionSettings,
+def _queued_body(daemon: Daemon, name: str, job: Job | None, settings: TranscriptionSettings, debug: bool,
                  kind: str) -> dict[str, Any]:
+    """The 202 of POST /transcribe, from the job (no second read of the folder on the event loop)."""
     status = job.status if job is not None else JobStatus.QUEUED
-    state = service.state(name)
     messages = {"joined": "already in progress with the same settings; joined it",
                 "restarted": "interrupted the running transcription; queued again with the new settings",
                 "queued": "queued for transcription"}
@@ -277,8 +276,8 @@ def _queued_body(service: TranscriptionService, name: str, job: Job | None, sett
     return {
         "status": "processing" if status is JobStatus.PROCESSING else "queued",
         "message": message, "filename": name,
-        "settings": (job.settings if job is not None else settings).to_dict(),
-        "queue_position": service.queue_position(state),
+        "settings": recorded_settings(job.settings, job.debug) if job else recorded_settings(settings, debug),
+        "queue_position": daemon.queue_position(job.filename) if job is not None else None,
         "priority": "high" if job is None or job.priority == PRIORITY_API else "normal",
         "restarted": kind == "restarted",
     }

@@ -133,14 +133,15 @@ class TranscriptionService:
 
     # -- changes -------------------------------------------------------------
 
-    def request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
+    def request(self, state: FileState, settings: TranscriptionSettings, force: bool,
+                debug: bool = False) -> RequestOutcome:
         try:
-            return self._request(state, settings, force)
+            return self._request(state, settings, force, debug)
         except OSError as exc:  # a full or read-only folder: the client may try again later, not a 500
             raise ApiError(503, ErrorCode.OUTPUT_WRITE_FAILED,
                            f"the shared folder refused the write: {exc.strerror or exc}", state.name) from exc
 
-    def _request(self, state: FileState, settings: TranscriptionSettings, force: bool) -> RequestOutcome:
+    def _request(self, state: FileState, settings: TranscriptionSettings, force: bool, debug: bool) -> RequestOutcome:
         # A file the watcher has not released (no job, no result) may still be
         # arriving; one taken back from review, or transcribed before, is complete.
         complete = state.status is not FileStatus.PENDING
@@ -167,8 +168,8 @@ class TranscriptionService:
             now = self.state(state.name)
             if now.status is FileStatus.NOT_FOUND:
                 raise file_not_found(state.name)
-            return self._request(now, settings, force)
-        return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API, complete=complete))
+            return self._request(now, settings, force, debug)
+        return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API, complete=complete, debug=debug))
 
     def delete(self, state: FileState) -> DeleteOutcome:
         """Cancel the job (interrupting a running one), then remove the audio and its own

@@ -99,6 +99,10 @@ class Job:
     progress: Progress = field(default_factory=Progress)
     attempts: tuple[Attempt, ...] = ()
     detected_at: datetime | None = None  # when the watcher first saw the file (None: asked for by the API)
+    # What is reported, never what is done: two requests that differ only in
+    # ``debug`` ask for the same job (a debug request used to restart a running
+    # transcription, issue 13).  Recorded with the settings (``recorded_settings``).
+    debug: bool = False
 
     @property
     def failed_attempts(self) -> int:
@@ -123,13 +127,18 @@ class Job:
 
 def new_job(
     filename: str, settings: TranscriptionSettings, source: Source, max_attempts: int, now: datetime,
-    detected_at: datetime | None = None,
+    detected_at: datetime | None = None, debug: bool = False,
 ) -> Job:
     return Job(
         task_id=str(uuid.uuid4()), filename=filename, creation_time=now, status=JobStatus.QUEUED,
         source=source, priority=PRIORITY_API if source is Source.API else PRIORITY_SCAN,
-        settings=settings, max_attempts=max_attempts, detected_at=detected_at,
+        settings=settings, max_attempts=max_attempts, detected_at=detected_at, debug=debug,
     )
+
+
+def recorded_settings(settings: TranscriptionSettings, debug: bool) -> dict[str, Any]:
+    """The settings as the sidecar, the API's answers and the mirror record them: with ``debug``."""
+    return {**settings.to_dict(), "debug": debug}
 
 
 def await_file(job: Job) -> Job:

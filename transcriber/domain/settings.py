@@ -7,7 +7,7 @@ whatever a request or the command line overrides (``apply_overrides``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 COMPUTE_TYPES = ("int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32", "default")
@@ -31,10 +31,6 @@ class TranscriptionSettings:
     temperature: float
     compute_type: str
     device: str
-    # What is reported, never what is done: two requests that differ only in
-    # ``debug`` ask for the same job (a debug request used to restart a running
-    # transcription, issue 13).
-    debug: bool = field(default=False, compare=False)
 
     def engine_key(self) -> tuple[str, str, str]:
         """Loaded models are shared between jobs with the same key."""
@@ -43,7 +39,7 @@ class TranscriptionSettings:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_size": self.model_size, "language": self.language, "temperature": self.temperature,
-            "compute_type": self.compute_type, "device": self.device, "debug": self.debug,
+            "compute_type": self.compute_type, "device": self.device,
         }
 
     @classmethod
@@ -51,7 +47,7 @@ class TranscriptionSettings:
         return cls(
             model_size=str(data["model_size"]), language=data.get("language"),
             temperature=float(data["temperature"]), compute_type=str(data["compute_type"]),
-            device=str(data["device"]), debug=bool(data.get("debug", False)),
+            device=str(data["device"]),
         )
 
 
@@ -59,8 +55,8 @@ def apply_overrides(defaults: TranscriptionSettings, overrides: Mapping[str, Any
     """``defaults`` with the ``OVERRIDABLE`` values of ``overrides`` that are given.
 
     None means "not given" (the default stays); a language of "auto" means
-    detect.  Keys outside ``OVERRIDABLE`` are ignored: ``debug`` is reported,
-    not done, and is set by the caller.
+    detect.  Keys outside ``OVERRIDABLE`` are ignored (``debug`` is what a
+    request asks to be told, not how to transcribe: ``Job.debug``).
     """
     changes = {key: overrides[key] for key in OVERRIDABLE if overrides.get(key) is not None}
     if "language" in changes:

@@ -18,7 +18,6 @@ def build_result(
 ) -> dict[str, Any]:
     """``audio``: the file's size and mtime when the worker was given it."""
     settings = job.settings.to_dict()
-    settings.pop("debug", None)
     engine: dict[str, Any] = {"whisperx": whisperx_version(), "model": transcript.model}
     result_metadata: dict[str, Any] = {
         "duration_seconds": duration_seconds,  # where the specification puts it; also at the top level

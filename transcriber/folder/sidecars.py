@@ -21,7 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import Attempt, AttemptError, AttemptStatus, Job, JobStatus, Progress, Source, Stage
+from transcriber.domain.job import (
+    Attempt,
+    AttemptError,
+    AttemptStatus,
+    Job,
+    JobStatus,
+    Progress,
+    Source,
+    Stage,
+    recorded_settings,
+)
 from transcriber.domain.settings import TranscriptionSettings
 
 log = logging.getLogger("Sidecars")
@@ -156,7 +166,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "current_attempt": job.current_attempt,
         "max_attempts": job.max_attempts,
         "next_attempt_at": format_time(job.next_attempt_at),
-        "settings": job.settings.to_dict(),
+        "settings": recorded_settings(job.settings, job.debug),
         "progress_info": {"stage": job.progress.stage.value, "percentage": job.progress.percentage},
         "attempts": [_attempt_to_dict(a) for a in job.attempts],
         "detected_at": format_time(job.detected_at),
@@ -184,6 +194,7 @@ def job_from_dict(document: dict[str, Any]) -> Job:
         source=Source(document.get("source", "scan")),
         priority=int(document.get("priority", 2)),
         settings=TranscriptionSettings.from_dict(document["settings"]),
+        debug=bool(document["settings"].get("debug", False)),
         max_attempts=int(document["max_attempts"]),
         current_attempt=int(document.get("current_attempt", 0)),
         next_attempt_at=parse_time(document.get("next_attempt_at")),

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import Job, JobStatus
+from transcriber.domain.job import Job, JobStatus, recorded_settings
 from transcriber.errors import DatabaseUnavailable
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
@@ -273,7 +273,7 @@ def task_row(job: Job, version: int) -> TaskRow:
     finished = job.attempts[-1].end_time if ended and job.attempts else None
     return TaskRow(
         task_id=job.task_id, filename=job.filename, status=job.status.value, version=version,
-        source=job.source.value, priority=job.priority, settings=job.settings.to_dict(),
+        source=job.source.value, priority=job.priority, settings=recorded_settings(job.settings, job.debug),
         attempts=job.current_attempt, max_attempts=job.max_attempts,
         error_code=error.code if error else None, error_message=error.message if error else None,
         created_at=job.creation_time, started_at=started, finished_at=finished,

@@ -59,7 +59,7 @@ def default_settings(config: Config) -> TranscriptionSettings:
     w = config.whisperx
     return TranscriptionSettings(
         model_size=w.model_size, language=w.language, temperature=w.temperature,
-        compute_type=w.compute_type, device=w.device, debug=config.api.debug,
+        compute_type=w.compute_type, device=w.device,
     )
 
 
@@ -181,7 +181,7 @@ class Daemon:
 
     def submit(
         self, filename: str, settings: TranscriptionSettings | None = None, source: Source = Source.API,
-        detected_at: datetime | None = None, complete: bool = True,
+        detected_at: datetime | None = None, complete: bool = True, debug: bool | None = None,
     ) -> Job:
         """Queue ``filename`` (already validated, relative to the folder) unless it is active;
         an API request for a file already queued by the scan moves it up to priority 1.
@@ -203,7 +203,7 @@ class Daemon:
                 return existing
             job = new_job(
                 filename, settings or self.settings, source, self.config.processing.max_retry_attempts, utc_now(),
-                detected_at,
+                detected_at, self.config.api.debug if debug is None else debug,
             )
             if not complete:
                 job = await_file(job)

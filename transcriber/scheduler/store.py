@@ -54,8 +54,10 @@ class JobStore:
         return self._lock
 
     def get(self, filename: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(filename)
+        """The job as last recorded, without the lock: /status never waits behind a
+        sidecar's fsync.  Jobs are immutable and each is put in the table only after
+        its sidecar is written, so a reader sees a whole, recorded job or none."""
+        return self._jobs.get(filename)
 
     def active(self) -> list[Job]:
         with self._lock:
