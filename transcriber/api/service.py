@@ -10,6 +10,7 @@ import importlib.util
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -271,7 +272,7 @@ class TranscriptionService:
         healthy = writable and watcher_alive and workers_up
         body = {
             "status": "healthy" if healthy else "unhealthy",
-            "whisperx_available": importlib.util.find_spec("whisperx") is not None,
+            "whisperx_available": engine_available(workers, lambda: importlib.util.find_spec("whisperx") is not None),
             "models_loaded": sorted({m for w in workers for m in w.models_loaded}),
             # The specification's number (the whole tree), then its parts.
             "memory_usage_mb": round(daemon_mb + workers_mb, 1),
@@ -308,6 +309,14 @@ class TranscriptionService:
                 self._writable, self._probe_error = False, exc.strerror or str(exc)
             self._writable_checked_at = now
         return self._writable
+
+
+def engine_available(workers: Sequence[WorkerState], installed: Callable[[], bool]) -> bool:
+    """Whether WhisperX works here, as far as the workers have shown: a model
+    loaded through it (true) or the last load failed (false); before any load,
+    whether it is installed at all."""
+    outcomes = [worker.last_load_ok for worker in workers if worker.last_load_ok is not None]
+    return any(outcomes) if outcomes else installed()
 
 
 def _worker_state(worker: WorkerState) -> str:

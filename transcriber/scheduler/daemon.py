@@ -266,7 +266,8 @@ class Daemon:
         return [
             WorkerState(s.worker.name, s.worker.pid, s.worker.is_alive(), s.worker.memory_bytes(),
                         s.worker.restarts, s.running_filename, tuple(sorted(s.worker.models_loaded)),
-                        s.worker.crash_looping, s.worker.last_death, tuple(s.worker.model_load_seconds))
+                        s.worker.crash_looping, s.worker.last_death, tuple(s.worker.model_load_seconds),
+                        s.worker.last_load_ok)
             for s in self.slots
         ]
 

@@ -22,6 +22,7 @@ class WorkerState:
     crash_looping: bool = False  # died CRASH_LOOP_DEATHS times in a row on its own
     last_death: str | None = None
     model_load_seconds: tuple[float, ...] = ()
+    last_load_ok: bool | None = None  # how its last model load ended; None: none yet
 
 
 @dataclass(frozen=True)

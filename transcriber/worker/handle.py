@@ -131,6 +131,7 @@ class WorkerHandle:
         self._replaces_idle_recycled = False  # the current process replaced one over that ceiling
         self.idle_limit_given_up = False  # the ceiling is below what one job leaves: not applied
         self.on_model_load: Callable[[ModelLoaded], None] | None = None  # the audit trail
+        self.last_load_ok: bool | None = None  # how the last model load ended; None: none yet
 
     @property
     def pid(self) -> int | None:
@@ -251,8 +252,10 @@ class WorkerHandle:
     def _note(self, message: object) -> None:
         if isinstance(message, WorkerReady):
             self._ready = True
-        if isinstance(message, ModelLoaded) and self.on_model_load is not None:
-            self.on_model_load(message)
+        if isinstance(message, ModelLoaded):
+            self.last_load_ok = message.ok
+            if self.on_model_load is not None:
+                self.on_model_load(message)
         if isinstance(message, ModelLoaded) and message.ok:
             self.deaths_in_a_row = 0
             self.models_loaded.add(message.model)
