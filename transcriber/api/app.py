@@ -300,10 +300,9 @@ def _status_body(service: TranscriptionService, state: FileState, debug: bool = 
         )
     elif state.status is FileStatus.COMPLETED:
         body.update(stage="completed", progress=100.0)
-    elif state.status is FileStatus.ERROR and sidecar:
-        attempts = sidecar.get("attempts") or [{}]
-        body.update(current_attempt=sidecar.get("current_attempt"), max_attempts=sidecar.get("max_attempts"),
-                    start_time=attempts[-1].get("start_time"))
+    elif state.status is FileStatus.ERROR and (failed := state.review_job) is not None:
+        body.update(current_attempt=failed.current_attempt, max_attempts=failed.max_attempts,
+                    start_time=sidecars.format_time(failed.attempts[-1].start_time) if failed.attempts else None)
     if debug:
         result = service.result(state) if state.status is FileStatus.COMPLETED else None
         body["debug_info"] = api_debug.debug_info(sidecar, (job.status if job else state.status).value, result)
@@ -321,9 +320,8 @@ def _in_review_error(service: TranscriptionService, state: FileState, debug: boo
 
 
 def _sidecar_of(state: FileState) -> dict[str, Any] | None:
-    if state.job is not None:
-        return sidecars.job_to_dict(state.job)
-    return state.review_sidecar
+    job = state.job or state.review_job
+    return sidecars.job_to_dict(job) if job is not None else None
 
 
 def _debug_info(debug: bool, state: FileState) -> dict[str, Any] | None:

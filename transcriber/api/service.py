@@ -68,7 +68,7 @@ class FileState:
     status: FileStatus
     audio: Path | None = None  # on disk, main folder
     job: Job | None = None
-    review_sidecar: dict[str, Any] | None = None
+    review_job: Job | None = None  # the failed job's sidecar in manual_review/, read like an active one
     review_audio: Path | None = None
 
 
@@ -119,8 +119,8 @@ class TranscriptionService:
                 return FileState(name, FileStatus.COMPLETED, audio)
             return FileState(name, FileStatus.PENDING, audio)
         if review_audio is not None:
-            sidecar = sidecars.read_json(sidecars.in_progress_path(review_audio)) or {}
-            return FileState(name, FileStatus.ERROR, review_sidecar=sidecar, review_audio=review_audio)
+            return FileState(name, FileStatus.ERROR, review_job=sidecars.read_in_progress(review_audio),
+                             review_audio=review_audio)
         if sidecars.result_path(self.folder.root / name).exists():  # audio deleted, transcript kept
             return FileState(name, FileStatus.COMPLETED)
         return FileState(name, FileStatus.NOT_FOUND)
