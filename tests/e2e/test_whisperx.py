@@ -136,11 +136,11 @@ def test_timeout_kills_and_respawns_the_real_worker(start_daemon, shared: Path, 
 
 
 def _spawn(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    log = log_path.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "transcriber", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
-        cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with log_path.open("ab") as log:  # the daemon has its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "transcriber", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def test_api_request_with_wait_returns_the_real_transcript(start_api, russian: Speech) -> None:
