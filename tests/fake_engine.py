@@ -1,14 +1,24 @@
 """Engines for tests, at the engine boundary only.
 
 The behaviour is chosen by the audio file's name, so the same fake serves
-in-process daemons and daemons started as subprocesses:
+in-process daemons and daemons started as subprocesses.  It is a whole
+leading token and ``SEPARATOR``, which no ordinary test name contains:
+``named("crash", "e.wav")`` is ``crash--e.wav``.  A name without the
+separator is an ordinary file (``slow-copy.wav`` included); a token that is
+not one of ``BEHAVIOURS`` is an error, raised by :func:`named` in the test
+and by the engine in the worker (a failed attempt that says why):
 
-- ``*crash*``: the worker process dies (``os._exit``) on every attempt;
-- ``*hang*``: sleeps far past any test timeout;
-- ``*flaky*``: raises an unclassified engine error on every attempt;
-- ``*slow*``: takes ``SLOW_SECONDS`` in steps, reporting progress;
-- ``*bloat*``: keeps ``BLOAT_MB`` of memory alive after it returns (a leak);
-- anything else: the transcript is the file's stem.
+- ``crash--``: the worker process dies (``os._exit``) on every attempt;
+- ``abort--``: the worker writes last words to fd 2 and aborts, as a native
+  crash would (``NoisyEngine`` makes its noise first);
+- ``hang--``: sleeps far past any test timeout;
+- ``flaky--``: raises an unclassified engine error on every attempt;
+- ``slow--``: takes ``SLOW_SECONDS`` in steps, reporting progress;
+- ``bloat--``: keeps ``BLOAT_MB`` of memory alive after it returns (a leak);
+- an ordinary name: nothing special.
+
+Whatever the behaviour, a file that is transcribed has its whole stem as its
+transcript (``slow--call`` for ``slow--call.wav``).
 
 :class:`FailingWhileMarkedEngine` fails every file while a marker file is in
 the shared folder (a forced re-run of a file that once succeeded).
@@ -28,9 +38,34 @@ from transcriber.domain.transcript import Transcript
 from transcriber.engine.audio import Clip
 from transcriber.engine.base import EngineOptions, ProgressReporter
 
+SEPARATOR = "--"
+BEHAVIOURS = frozenset({"crash", "abort", "hang", "flaky", "slow", "bloat"})
 SLOW_SECONDS = 3.0
 BLOAT_MB = 400
 _leaked: list[bytearray] = []
+
+
+class UnknownBehaviour(ValueError):
+    """A name that asks the fake engine for a behaviour it does not have."""
+
+
+def named(behaviour: str, filename: str) -> str:
+    """``filename`` (a plain name, no folder) with ``behaviour`` for the fake engine."""
+    if behaviour not in BEHAVIOURS:
+        raise UnknownBehaviour(f"no fake-engine behaviour {behaviour!r}; one of {sorted(BEHAVIOURS)}")
+    if SEPARATOR in filename or "/" in filename:
+        raise ValueError(f"{filename!r}: a plain name without {SEPARATOR!r} or folders")
+    return f"{behaviour}{SEPARATOR}{filename}"
+
+
+def behaviour_of(filename: str) -> str | None:
+    """The behaviour that ``filename`` (its last component) asks for; None for an ordinary name."""
+    token, separator, rest = filename.rsplit("/", 1)[-1].partition(SEPARATOR)
+    if not separator:
+        return None
+    if token not in BEHAVIOURS or not rest:
+        raise UnknownBehaviour(f"{filename!r} asks for no fake-engine behaviour; one of {sorted(BEHAVIOURS)}")
+    return token
 
 
 class FakeEngine:
@@ -57,17 +92,21 @@ class FakeEngine:
 
     def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
         name = clip.path.name
+        behaviour = behaviour_of(name)
         self.load(settings)
         report(Stage.TRANSCRIBING, 0.0)
-        if "crash" in name:
+        if behaviour == "crash":
             os._exit(3)
-        if "hang" in name:
+        if behaviour == "abort":
+            os.write(2, b"last words before the crash\n")
+            os.abort()
+        if behaviour == "hang":
             time.sleep(3600)
-        if "flaky" in name:
+        if behaviour == "flaky":
             raise RuntimeError("simulated engine failure")
-        if "bloat" in name:
+        if behaviour == "bloat":
             _leaked.append(bytearray(b"x" * (BLOAT_MB * 2**20)))
-        if "slow" in name:
+        if behaviour == "slow":
             for step in range(10):
                 time.sleep(SLOW_SECONDS / 10)
                 report(Stage.TRANSCRIBING, (step + 1) * 10.0)
@@ -113,7 +152,7 @@ class FailingWhileMarkedEngine(FakeEngine):
 class NoisyEngine(FakeEngine):
     """Writes every kind of output a real engine does besides logging: WhisperX's own
     logger, a Python warning, print(), raw bytes and CTranslate2's native log on fd 2;
-    ``*abort*`` files then write last words and abort, as a native crash would."""
+    then behaves as :class:`FakeEngine` (``abort--`` files: last words, and abort)."""
 
     def transcribe(self, clip: Clip, settings: TranscriptionSettings, report: ProgressReporter) -> Transcript:
         import logging
@@ -133,7 +172,4 @@ class NoisyEngine(FakeEngine):
         ctranslate2.set_log_level(logging.INFO)
         models = Path(__file__).resolve().parent.parent / "models"
         ctranslate2.models.Whisper(str(models / "tiny.en"), device="cpu", compute_type="default")
-        if "abort" in clip.path.name:
-            os.write(2, b"last words before the crash\n")
-            os.abort()
         return super().transcribe(clip, settings, report)

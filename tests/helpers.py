@@ -9,11 +9,14 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from transcriber.config import Config, load_config
+
+if TYPE_CHECKING:
+    from transcriber.folder.watcher import Watcher
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO / "models"
@@ -73,6 +76,22 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def wait_for_rescans(watcher: Watcher, count: int = 2, timeout: float | None = None) -> None:
+    """Wait until ``watcher`` has finished ``count`` more full rescans than now; fail after ``timeout``.
+
+    For negative checks ("nothing was picked up"): two, because the first may
+    have begun before the caller's change; the second began after it, and the
+    tick that ran the first (hints, stability, releases) has ended.  The
+    default timeout is the rescans' interval ``count + 1`` times, plus slack
+    for a busy machine.
+    """
+    interval = watcher.config.rescan_interval_seconds
+    limit = (count + 1) * interval + 10.0 if timeout is None else timeout
+    target = watcher.scans_completed + count
+    wait_for(lambda: watcher.scans_completed >= target, timeout=limit, interval=0.02,
+             what=f"{count} more rescans of the watched folder (rescan_interval_seconds {interval:g})")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

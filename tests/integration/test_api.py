@@ -52,18 +52,18 @@ def test_request_queues_then_a_second_request_returns_the_result(start_api) -> N
 
 def test_wait_long_polls_until_the_result(start_api) -> None:
     api = start_api()
-    write_tone(api.shared / "slow-wait.wav")
+    write_tone(api.shared / "slow--wait.wav")
     started = time.monotonic()
-    response = api.client.post("/transcribe", json={"filename": "slow-wait.wav", "wait": 20})
+    response = api.client.post("/transcribe", json={"filename": "slow--wait.wav", "wait": 20})
     assert response.status_code == 200, response.text
-    assert response.json()["result"]["transcription"]["text"] == "slow-wait"
+    assert response.json()["result"]["transcription"]["text"] == "slow--wait"
     assert time.monotonic() - started < 15
 
 
 def test_wait_answers_202_with_the_status_when_time_runs_out(start_api) -> None:
     api = start_api()
-    write_tone(api.shared / "slow-timeout.wav")
-    response = api.client.post("/transcribe", json={"filename": "slow-timeout.wav", "wait": 0.5})
+    write_tone(api.shared / "slow--timeout.wav")
+    response = api.client.post("/transcribe", json={"filename": "slow--timeout.wav", "wait": 0.5})
     assert response.status_code == 202
     assert response.json()["status"] in ("queued", "processing")
     assert "stage" in response.json()
@@ -91,16 +91,16 @@ def test_a_file_arriving_during_the_wait_is_found(start_api) -> None:
 
 def test_same_settings_join_and_different_settings_restart(start_api) -> None:
     api = start_api()
-    write_tone(api.shared / "slow-join.wav")
-    assert api.client.post("/transcribe", json={"filename": "slow-join.wav", "language": "ru"}).status_code == 202
-    wait_for(lambda: processing(api, "slow-join.wav"), what="processing")
-    joined = api.client.post("/transcribe", json={"filename": "slow-join.wav", "language": "ru"})
+    write_tone(api.shared / "slow--join.wav")
+    assert api.client.post("/transcribe", json={"filename": "slow--join.wav", "language": "ru"}).status_code == 202
+    wait_for(lambda: processing(api, "slow--join.wav"), what="processing")
+    joined = api.client.post("/transcribe", json={"filename": "slow--join.wav", "language": "ru"})
     assert joined.status_code == 202 and joined.json()["restarted"] is False
     assert joined.json()["status"] == "processing"
-    restarted = api.client.post("/transcribe", json={"filename": "slow-join.wav", "language": "de"})
+    restarted = api.client.post("/transcribe", json={"filename": "slow--join.wav", "language": "de"})
     assert restarted.status_code == 202 and restarted.json()["restarted"] is True
     assert restarted.json()["settings"]["language"] == "de"
-    result = wait_for(lambda: result_of(api.shared, "slow-join.wav"), what="the result")
+    result = wait_for(lambda: result_of(api.shared, "slow--join.wav"), what="the result")
     assert result["settings"]["language"] == "de"
     assert result["metadata"]["attempts"] == 1  # the interrupted run did not use up an attempt
 
@@ -114,8 +114,8 @@ def test_a_request_for_a_job_that_ends_meanwhile_is_answered_from_where_it_is_no
     # settings nothing would use (other settings).  The gap is held open here until the
     # job has ended.
     api = start_api()
-    write_tone(api.shared / "slow-race.wav")
-    wait_for(lambda: processing(api, "slow-race.wav"), what="processing")
+    write_tone(api.shared / "slow--race.wav")
+    wait_for(lambda: processing(api, "slow--race.wav"), what="processing")
     read_state = api_module._wait_for_file
 
     def end_the_job(name: str) -> None:
@@ -129,13 +129,13 @@ def test_a_request_for_a_job_that_ends_meanwhile_is_answered_from_where_it_is_no
         return state
 
     monkeypatch.setattr(api_module, "_wait_for_file", read_state_then_end_the_job)
-    response = api.client.post("/transcribe", json={"filename": "slow-race.wav", "language": language})
+    response = api.client.post("/transcribe", json={"filename": "slow--race.wav", "language": language})
     if ending == "deleted":
         assert response.status_code == 404 and response.json()["error_code"] == "file_not_found", response.text
     else:
         assert response.status_code == 200, response.text
         assert response.json()["result"]["settings"]["language"] == "ru"  # the run that was asked for first
-    assert api.daemon.job("slow-race.wav") is None and len(api.daemon.queue) == 0  # nothing queued again
+    assert api.daemon.job("slow--race.wav") is None and len(api.daemon.queue) == 0  # nothing queued again
 
 
 def test_api_requests_overtake_scanned_files(start_api) -> None:
@@ -158,21 +158,21 @@ def test_api_requests_overtake_scanned_files(start_api) -> None:
 def test_delete_of_a_running_job_is_immediate_and_leaves_nothing(start_api) -> None:
     api = start_api()
     first_pid = wait_for(lambda: api.daemon.workers()[0].pid)
-    write_tone(api.shared / "slow-delete.wav")
-    api.client.post("/transcribe", json={"filename": "slow-delete.wav"})
-    wait_for(lambda: processing(api, "slow-delete.wav"), what="processing")
+    write_tone(api.shared / "slow--delete.wav")
+    api.client.post("/transcribe", json={"filename": "slow--delete.wav"})
+    wait_for(lambda: processing(api, "slow--delete.wav"), what="processing")
     started = time.monotonic()
-    response = api.client.delete("/transcribe/slow-delete.wav")
+    response = api.client.delete("/transcribe/slow--delete.wav")
     assert time.monotonic() - started < 2.0
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "deleted" and body["processing_interrupted"] is True
     assert body["removed_from_queue"] is False
-    assert set(body["deleted_files"]) >= {"slow-delete.wav", "slow-delete.wav.in_progress"}
+    assert set(body["deleted_files"]) >= {"slow--delete.wav", "slow--delete.wav.in_progress"}
     time.sleep(4)  # longer than the fake engine would have needed
     assert sorted(p.name for p in api.shared.iterdir() if not p.name.startswith(".")) == ["manual_review"]
     assert api.daemon.workers()[0].pid not in (None, first_pid)  # killed and respawned
-    assert api.client.get("/status/slow-delete.wav").status_code == 404
+    assert api.client.get("/status/slow--delete.wav").status_code == 404
 
 
 def test_delete_with_a_body_drops_a_queued_job(start_api) -> None:
@@ -264,16 +264,16 @@ def test_force_transcribes_a_completed_file_again(start_api) -> None:
 
 def test_status_reports_stage_progress_attempt_and_queue_position(start_api) -> None:
     api = start_api()
-    write_tone(api.shared / "slow-status.wav")
+    write_tone(api.shared / "slow--status.wav")
     write_tone(api.shared / "behind.wav")
-    api.client.post("/transcribe", json={"filename": "slow-status.wav"})
+    api.client.post("/transcribe", json={"filename": "slow--status.wav"})
     api.client.post("/transcribe", json={"filename": "behind.wav"})
-    wait_for(lambda: api.client.get("/status/slow-status.wav").json()["stage"] == "transcribing")
-    body = api.client.get("/status/slow-status.wav").json()
+    wait_for(lambda: api.client.get("/status/slow--status.wav").json()["stage"] == "transcribing")
+    body = api.client.get("/status/slow--status.wav").json()
     assert body["status"] == "processing" and body["current_attempt"] == 1 and body["max_attempts"] == 3
     assert body["start_time"].endswith("Z") and body["queue_position"] is None
     assert api.client.get("/status/behind.wav").json()["queue_position"] == 1
-    wait_for(lambda: api.client.get("/status/slow-status.wav").json()["status"] == "completed")
+    wait_for(lambda: api.client.get("/status/slow--status.wav").json()["status"] == "completed")
     missing = api.client.get("/status/nothing.wav")
     assert missing.status_code == 404 and missing.json()["status"] == "not_found"
 

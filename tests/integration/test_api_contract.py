@@ -82,14 +82,14 @@ def test_settings_this_host_cannot_run_are_refused_at_the_request(start_api) -> 
 
 def test_debug_never_restarts_a_running_job(start_api) -> None:
     api = start_api()
-    write_tone(api.shared / "slow-debug.wav")
-    assert api.client.post("/transcribe", json={"filename": "slow-debug.wav"}).status_code == 202
-    wait_for(lambda: (job := api.daemon.job("slow-debug.wav")) and job.status is JobStatus.PROCESSING,
+    write_tone(api.shared / "slow--debug.wav")
+    assert api.client.post("/transcribe", json={"filename": "slow--debug.wav"}).status_code == 202
+    wait_for(lambda: (job := api.daemon.job("slow--debug.wav")) and job.status is JobStatus.PROCESSING,
              what="processing")
-    again = api.client.post("/transcribe", json={"filename": "slow-debug.wav", "debug": True})
+    again = api.client.post("/transcribe", json={"filename": "slow--debug.wav", "debug": True})
     assert again.status_code == 202
     assert again.json()["restarted"] is False
-    job = api.daemon.job("slow-debug.wav")
+    job = api.daemon.job("slow--debug.wav")
     assert job is not None and len(job.attempts) == 1 and job.attempts[0].status.value == "running"
 
 
@@ -100,29 +100,29 @@ def _status_if(api, name: str, stage: str) -> dict | None:
 
 def test_debug_info_and_error_objects_as_specified(start_api) -> None:
     api = start_api({"processing": {"max_retry_attempts": 2, "retry_backoff_seconds": 1.5}})
-    write_tone(api.shared / "flaky-debug.wav")
-    api.client.post("/transcribe", json={"filename": "flaky-debug.wav"})
+    write_tone(api.shared / "flaky--debug.wav")
+    api.client.post("/transcribe", json={"filename": "flaky--debug.wav"})
 
     def retrying() -> dict | None:
-        body = api.client.get("/status/flaky-debug.wav", params={"debug": "true"}).json()
+        body = api.client.get("/status/flaky--debug.wav", params={"debug": "true"}).json()
         return body if body.get("last_error") and body.get("debug_info") else None
 
     body = wait_for(retrying, what="a failed first attempt, waiting to retry")
     _assert_error_object(body["last_error"], attempt=1)
     info = body["debug_info"]
-    assert info["in_progress_content"]["filename"] == "flaky-debug.wav"
+    assert info["in_progress_content"]["filename"] == "flaky--debug.wav"
     assert [e["code"] for e in info["full_error_history"]] == ["engine_error"]
     events = [event["event"] for event in info["processing_timeline"]]
     assert events[:3] == ["queued", "attempt_started", "attempt_failed"]
     assert "in_progress" in info and "attempt_timeline" in info  # the first release's keys stay
 
-    wait_for(lambda: (api.shared / "manual_review" / "flaky-debug.wav").exists(), what="manual_review")
-    failed = api.client.get("/status/flaky-debug.wav", params={"debug": "true"}).json()
+    wait_for(lambda: (api.shared / "manual_review" / "flaky--debug.wav").exists(), what="manual_review")
+    failed = api.client.get("/status/flaky--debug.wav", params={"debug": "true"}).json()
     assert failed["status"] == "error"
     assert [e["attempt"] for e in failed["debug_info"]["full_error_history"]] == [1, 2]
     _assert_error_object(failed["last_error"], attempt=2)
-    assert "debug_info" not in api.client.get("/status/flaky-debug.wav").json()
-    refused = api.client.post("/transcribe", json={"filename": "flaky-debug.wav", "debug": True})
+    assert "debug_info" not in api.client.get("/status/flaky--debug.wav").json()
+    refused = api.client.post("/transcribe", json={"filename": "flaky--debug.wav", "debug": True})
     assert refused.status_code == 409
     assert refused.json()["suggestion"] == "fix the cause, then `force: true`"
     assert refused.json()["last_error"]["suggestion"].startswith("retried; if it repeats")
@@ -151,8 +151,8 @@ def test_hundreds_of_clients_can_wait_long_at_little_cost(start_api) -> None:
     # client is a parked coroutine, not a thread (api_long_poll.py).
     api = start_api()
     assert api.daemon.config.api.max_wait_seconds == 1800
-    write_tone(api.shared / "slow-crowd.wav")
-    wait_for(lambda: api.daemon.job("slow-crowd.wav"), what="the watcher's job")
+    write_tone(api.shared / "slow--crowd.wav")
+    wait_for(lambda: api.daemon.job("slow--crowd.wav"), what="the watcher's job")
     clients = 200
     threads_before = threading.active_count()
     seen: dict[str, int] = {}
@@ -160,7 +160,7 @@ def test_hundreds_of_clients_can_wait_long_at_little_cost(start_api) -> None:
     async def crowd() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=clients + 10)
         async with httpx.AsyncClient(base_url=str(api.client.base_url), timeout=120, limits=limits) as client:
-            waiting = [asyncio.create_task(client.post("/transcribe", json={"filename": "slow-crowd.wav",
+            waiting = [asyncio.create_task(client.post("/transcribe", json={"filename": "slow--crowd.wav",
                                                                             "wait": 1800}))
                        for _ in range(clients)]
             await asyncio.sleep(1.0)
@@ -171,7 +171,7 @@ def test_hundreds_of_clients_can_wait_long_at_little_cost(start_api) -> None:
 
     replies = asyncio.run(crowd())
     assert [reply.status_code for reply in replies] == [200] * clients
-    assert {reply.json()["result"]["transcription"]["text"] for reply in replies} == {"slow-crowd"}
+    assert {reply.json()["result"]["transcription"]["text"] for reply in replies} == {"slow--crowd"}
     assert seen["health"] == 200
     assert seen["threads"] - threads_before < 50, "waiting clients must not hold a thread each"
 

@@ -7,7 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from tests.helpers import in_progress_of, result_of, wait_for, write_tone
+from tests.fake_engine import named
+from tests.helpers import in_progress_of, result_of, wait_for, wait_for_rescans, write_tone
 from transcriber.domain.job import JobStatus, Source
 
 
@@ -45,19 +46,20 @@ def test_slow_copy_is_transcribed_once_after_it_ends(start_daemon, shared: Path,
     result = wait_for(lambda: result_of(shared, "slow-copy.wav"), what="the result")
     assert result["duration_seconds"] == 2.0  # the whole file, not a prefix
     task_id = result["task_id"]
-    time.sleep(2.5)  # two rescans later it is still the same, single result
+    wait_for_rescans(daemon.watcher)  # two rescans later it is still the same, single result
+    assert daemon.job("slow-copy.wav") is None
     assert result_of(shared, "slow-copy.wav")["task_id"] == task_id
 
 
 def test_ignore_rules_in_the_live_folder(start_daemon, shared: Path) -> None:
-    start_daemon()
+    daemon = start_daemon()
     ignored = [".hidden.wav", "upload.wav.part", "x.tmp", "~lock.wav", "notes.txt", "download.mp3.crdownload"]
     for name in ignored:
         write_tone(shared / name)
     write_tone(shared / "sub" / "nested.wav")
     write_tone(shared / "UPPER.WAV")
     wait_for(lambda: result_of(shared, "UPPER.WAV"), what="the upper-case file")
-    time.sleep(1.5)  # a rescan has passed too
+    wait_for_rescans(daemon.watcher)  # rescans have passed too
     for name in ignored:
         assert not (shared / f"{name}.result").exists()
         assert not (shared / f"{name}.in_progress").exists()
@@ -96,7 +98,7 @@ def test_pause_marker_holds_new_jobs_until_removed(start_daemon, shared: Path) -
     write_tone(shared / "held.wav")
     job = wait_for(lambda: daemon.job("held.wav"), what="queued")
     assert job.status is JobStatus.QUEUED
-    time.sleep(1.0)
+    wait_for_rescans(daemon.watcher)
     assert daemon.job("held.wav").status is JobStatus.QUEUED
     assert in_progress_of(shared, "held.wav")["status"] == "queued"
     assert daemon.paused
@@ -106,12 +108,13 @@ def test_pause_marker_holds_new_jobs_until_removed(start_daemon, shared: Path) -
 
 def test_pause_lets_the_running_job_finish(start_daemon, shared: Path) -> None:
     daemon = start_daemon()
-    write_tone(shared / "slow-running.wav")
-    wait_for(lambda: (j := daemon.job("slow-running.wav")) and j.status is JobStatus.PROCESSING, what="processing")
+    running = named("slow", "running.wav")
+    write_tone(shared / running)
+    wait_for(lambda: (j := daemon.job(running)) and j.status is JobStatus.PROCESSING, what="processing")
     (shared / ".pause").touch()
     write_tone(shared / "after.wav")
-    wait_for(lambda: result_of(shared, "slow-running.wav"), what="the running job's result")
-    time.sleep(0.5)
+    wait_for(lambda: result_of(shared, running), what="the running job's result")
+    wait_for_rescans(daemon.watcher)
     assert daemon.job("after.wav").status is JobStatus.QUEUED
 
 
@@ -132,10 +135,11 @@ def test_empty_and_text_files_go_to_review_without_retries(start_daemon, shared:
 
 def test_transient_failure_is_retried_with_backoff_then_quarantined(start_daemon, shared: Path) -> None:
     start_daemon({"processing": {"max_retry_attempts": 3, "retry_backoff_seconds": 0.5}})
-    write_tone(shared / "flaky.wav")
+    flaky = named("flaky", "file.wav")
+    write_tone(shared / flaky)
     write_tone(shared / "fine.wav")
     review = shared / "manual_review"
-    sidecar = wait_for(lambda: in_progress_of(review, "flaky.wav"), timeout=30, what="quarantine")
+    sidecar = wait_for(lambda: in_progress_of(review, flaky), timeout=30, what="quarantine")
     attempts = sidecar["attempts"]
     assert [a["attempt_number"] for a in attempts] == [1, 2, 3]
     assert {a["error"]["code"] for a in attempts} == {"engine_error"}
@@ -147,8 +151,9 @@ def test_transient_failure_is_retried_with_backoff_then_quarantined(start_daemon
 
 def test_worker_crash_is_retried_and_the_worker_respawned(start_daemon, shared: Path) -> None:
     daemon = start_daemon({"processing": {"max_retry_attempts": 2}})
-    write_tone(shared / "crash.wav")
-    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "crash.wav"), what="quarantine")
+    crash = named("crash", "file.wav")
+    write_tone(shared / crash)
+    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", crash), what="quarantine")
     assert [a["error"]["code"] for a in sidecar["attempts"]] == ["worker_crashed", "worker_crashed"]
     write_tone(shared / "next-file.wav")
     wait_for(lambda: result_of(shared, "next-file.wav"), what="a file after the crashes")
@@ -158,8 +163,9 @@ def test_worker_crash_is_retried_and_the_worker_respawned(start_daemon, shared: 
 def test_timeout_kills_the_worker_and_retries(start_daemon, shared: Path) -> None:
     daemon = start_daemon({"processing": {"timeout_seconds": 1.5, "max_retry_attempts": 2}})
     first_pid = wait_for(lambda: daemon.workers()[0].pid, what="worker pid")
-    write_tone(shared / "hang.wav")
-    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "hang.wav"), what="quarantine")
+    hang = named("hang", "file.wav")
+    write_tone(shared / hang)
+    sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", hang), what="quarantine")
     assert [a["error"]["code"] for a in sidecar["attempts"]] == ["timeout", "timeout"]
     write_tone(shared / "later-file.wav")
     wait_for(lambda: result_of(shared, "later-file.wav"), what="a file after the timeouts")
@@ -168,16 +174,17 @@ def test_timeout_kills_the_worker_and_retries(start_daemon, shared: Path) -> Non
 
 def test_cancel_removes_a_queued_job_and_interrupts_a_running_one(start_daemon, shared: Path) -> None:
     daemon = start_daemon()
-    write_tone(shared / "slow-cancel.wav")
+    running = named("slow", "cancel.wav")
+    write_tone(shared / running)
     write_tone(shared / "queued-cancel.wav")
-    wait_for(lambda: (j := daemon.job("slow-cancel.wav")) and j.status is JobStatus.PROCESSING, what="processing")
+    wait_for(lambda: (j := daemon.job(running)) and j.status is JobStatus.PROCESSING, what="processing")
     wait_for(lambda: daemon.job("queued-cancel.wav"), what="queued")
     started = time.monotonic()
-    assert daemon.cancel("slow-cancel.wav")
+    assert daemon.cancel(running)
     assert time.monotonic() - started < 2.0
     assert daemon.cancel("queued-cancel.wav")
-    assert daemon.job("slow-cancel.wav") is None and daemon.job("queued-cancel.wav") is None
-    assert not (shared / "slow-cancel.wav.in_progress").exists()
+    assert daemon.job(running) is None and daemon.job("queued-cancel.wav") is None
+    assert not (shared / f"{running}.in_progress").exists()
     assert not (shared / "queued-cancel.wav.in_progress").exists()
     assert not daemon.cancel("never-seen.wav")
 
@@ -208,10 +215,11 @@ def test_files_present_at_start_are_found_by_the_startup_scan(start_daemon, shar
 def test_moved_in_file_with_a_result_is_left_alone(start_daemon, shared: Path, tmp_path: Path) -> None:
     write_tone(tmp_path / "done.wav")
     (tmp_path / "done.wav.result").write_text('{"task_id": "kept"}')
-    start_daemon()
+    daemon = start_daemon()
     shutil.move(tmp_path / "done.wav.result", shared / "done.wav.result")
     shutil.move(tmp_path / "done.wav", shared / "done.wav")
-    time.sleep(1.5)
+    wait_for_rescans(daemon.watcher)
+    assert daemon.job("done.wav") is None
     assert result_of(shared, "done.wav") == {"task_id": "kept"}
 
 
@@ -233,8 +241,9 @@ def test_worker_preloads_then_unloads_idle_models_and_reloads_on_demand(start_da
 def test_a_worker_over_its_memory_ceiling_is_recycled_after_the_job(start_daemon, shared: Path) -> None:
     daemon = start_daemon({"processing": {"worker_memory_limit_mb": 300}})
     first_pid = wait_for(lambda: daemon.workers()[0].pid, what="the worker")
-    write_tone(shared / "bloat.wav")
-    assert wait_for(lambda: result_of(shared, "bloat.wav"))["transcription"]["text"] == "bloat"  # the job succeeded
+    bloat = named("bloat", "file.wav")
+    write_tone(shared / bloat)
+    assert wait_for(lambda: result_of(shared, bloat))["transcription"]["text"] == "bloat--file"  # the job succeeded
     second_pid = wait_for(lambda: daemon.workers()[0].pid, what="the recycled worker")
     assert second_pid != first_pid
     write_tone(shared / "lean.wav")
@@ -252,7 +261,7 @@ def test_a_finished_copy_is_taken_without_the_full_window_but_an_open_one_waits(
     with (shared / "open.wav").open("wb") as handle:  # complete on disk, but its writer still holds it
         handle.write(source)
         handle.flush()
-        time.sleep(2.0)
+        wait_for_rescans(daemon.watcher)  # well inside the 5 s window: only the close may cut it short
         assert daemon.job("open.wav") is None and result_of(shared, "open.wav") is None
     wait_for(lambda: result_of(shared, "open.wav"), what="the file once closed")
 
@@ -261,7 +270,7 @@ def test_a_file_renamed_into_place_is_taken_once_complete(start_daemon, shared: 
     daemon = start_daemon({"watch": {"stability_seconds": 5.0, "close_settle_seconds": 0.2}})
     partial = shared / "upload.wav.part"
     write_tone(partial, seconds=1.0)
-    time.sleep(1.0)
+    wait_for_rescans(daemon.watcher)
     assert daemon.job("upload.wav.part") is None
     started = time.monotonic()
     partial.rename(shared / "upload.wav")

@@ -58,7 +58,7 @@ def test_every_kind_of_worker_output_comes_out_in_the_log_format(tmp_path: Path)
 
 
 def test_a_crashing_workers_last_words_are_logged(tmp_path: Path) -> None:
-    text = run(tmp_path, "noisy-abort.wav")
+    text = run(tmp_path, "abort--noisy.wav")
     assert "[oneshot-worker] last words before the crash" in text
     assert "[ERROR] [Test] failed: worker_crashed" in text
     assert "Fatal Python error: Aborted" in text  # faulthandler's report, through the same pipe

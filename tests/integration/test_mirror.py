@@ -142,17 +142,17 @@ def test_rows_for_completed_failed_retried_and_deleted_files(start_daemon, share
     daemon = start_daemon({"database": {"url": database_url}, "processing": {"max_retry_attempts": 2}})
     write_tone(shared / "ok.wav", seconds=1.0)
     (shared / "broken.wav").write_text("not audio")
-    write_tone(shared / "flaky.wav")
+    write_tone(shared / "flaky--file.wav")
     write_tone(shared / "dropped.wav")
     wait_for(lambda: daemon.job("dropped.wav"), what="dropped.wav queued")
     daemon.cancel("dropped.wav")
     (shared / "dropped.wav").unlink()  # what DELETE /transcribe does after the cancel
     (shared / ".pause").unlink()
     wait_for(lambda: result_of(shared, "ok.wav"), what="ok.wav")
-    wait_for(lambda: in_progress_of(shared / "manual_review", "flaky.wav"), what="flaky.wav in review")
+    wait_for(lambda: in_progress_of(shared / "manual_review", "flaky--file.wav"), what="flaky--file.wav in review")
 
     def converged() -> bool:
-        wanted = {"ok.wav": "completed", "broken.wav": "error", "flaky.wav": "error", "dropped.wav": "deleted"}
+        wanted = {"ok.wav": "completed", "broken.wav": "error", "flaky--file.wav": "error", "dropped.wav": "deleted"}
         return all((t := task(database_url, name)) and t["status"] == status for name, status in wanted.items())
 
     try:
@@ -167,7 +167,7 @@ def test_rows_for_completed_failed_retried_and_deleted_files(start_daemon, share
     assert transcription["segments"][0]["end"] == 1.0
     broken = task(database_url, "broken.wav")
     assert (broken["error_code"], broken["attempts"]) == ("audio_decode_failed", 1)
-    flaky = task(database_url, "flaky.wav")
+    flaky = task(database_url, "flaky--file.wav")
     assert (flaky["error_code"], flaky["attempts"]) == ("engine_error", 2)
     errors = rows(database_url, "SELECT * FROM task_events WHERE task_id = %s AND event_type = 'error' ORDER BY id",
                   flaky["task_id"])

@@ -116,15 +116,15 @@ def test_graceful_shutdown_leaves_the_interrupted_job_queued(start_daemon, share
     from transcriber.domain.job import JobStatus
 
     daemon = start_daemon()
-    write_tone(shared / "slow-shutdown.wav")
-    wait_for(lambda: (j := daemon.job("slow-shutdown.wav")) and j.status is JobStatus.PROCESSING, what="processing")
+    write_tone(shared / "slow--shutdown.wav")
+    wait_for(lambda: (j := daemon.job("slow--shutdown.wav")) and j.status is JobStatus.PROCESSING, what="processing")
     daemon.stop(grace_seconds=0.2)
-    sidecar = in_progress_of(shared, "slow-shutdown.wav")
+    sidecar = in_progress_of(shared, "slow--shutdown.wav")
     assert sidecar["status"] == "queued"
     assert sidecar["attempts"][-1]["status"] == "interrupted"
-    assert not (shared / "slow-shutdown.wav.result").exists()
+    assert not (shared / "slow--shutdown.wav.result").exists()
     start_daemon()
-    result = wait_for(lambda: result_of(shared, "slow-shutdown.wav"), what="the result after restart")
+    result = wait_for(lambda: result_of(shared, "slow--shutdown.wav"), what="the result after restart")
     assert result["metadata"]["attempts"] == 1  # an interruption is not a failed attempt
 
 
@@ -132,11 +132,11 @@ def test_graceful_shutdown_lets_a_short_job_finish(start_daemon, shared: Path) -
     from transcriber.domain.job import JobStatus
 
     daemon = start_daemon()
-    write_tone(shared / "slow-finish.wav")
-    wait_for(lambda: (j := daemon.job("slow-finish.wav")) and j.status is JobStatus.PROCESSING, what="processing")
+    write_tone(shared / "slow--finish.wav")
+    wait_for(lambda: (j := daemon.job("slow--finish.wav")) and j.status is JobStatus.PROCESSING, what="processing")
     daemon.stop(grace_seconds=10)
-    assert result_of(shared, "slow-finish.wav") is not None
-    assert not (shared / "slow-finish.wav.in_progress").exists()
+    assert result_of(shared, "slow--finish.wav") is not None
+    assert not (shared / "slow--finish.wav.in_progress").exists()
 
 
 def test_second_instance_in_process_is_refused(start_daemon, tmp_path: Path) -> None:

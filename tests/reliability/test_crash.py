@@ -153,7 +153,7 @@ class History:
 
 def _drop(shared: Path, history: History, rng: random.Random) -> str:
     number = len(history.dropped) + 1
-    name = f"s{number:02d}-slow.wav" if rng.random() < 0.4 else f"n{number:02d}.wav"
+    name = f"slow--s{number:02d}.wav" if rng.random() < 0.4 else f"n{number:02d}.wav"
     write_tone(shared / name, seconds=0.3)
     history.dropped.add(name)
     return name
@@ -295,11 +295,11 @@ def test_second_daemon_is_refused_until_the_first_is_killed(tmp_path: Path) -> N
         print(f"the second instance was refused in {seconds:.1f} s")
         assert first.poll() is None, "the refused instance must not disturb the running one"
 
-        write_tone(shared / "interrupted-slow.wav")  # 3 s of work: the kill lands in it
-        wait_for_log(tmp_path / "first.log", "interrupted-slow.wav: processing", proc=first)
+        write_tone(shared / "slow--interrupted.wav")  # 3 s of work: the kill lands in it
+        wait_for_log(tmp_path / "first.log", "slow--interrupted.wav: processing", proc=first)
     finally:
         assert kill(first) == -9
-    assert result_of(shared, "interrupted-slow.wav") is None, "finished before the kill: cannot test the takeover"
+    assert result_of(shared, "slow--interrupted.wav") is None, "finished before the kill: cannot test the takeover"
     wait_for(lambda: not tagged_processes(tag_of(first)), timeout=ORPHAN_TIMEOUT, what="the first's worker to die")
 
     second = spawn_fake_daemon(config, tmp_path / "second.log")
@@ -308,7 +308,7 @@ def test_second_daemon_is_refused_until_the_first_is_killed(tmp_path: Path) -> N
         write_tone(shared / "after-takeover.wav")
         assert wait_for(lambda: result_of(shared, "after-takeover.wav"), timeout=60)["transcription"]["text"] == (
             "after-takeover")
-        resumed = wait_for(lambda: result_of(shared, "interrupted-slow.wav"), timeout=60)
+        resumed = wait_for(lambda: result_of(shared, "slow--interrupted.wav"), timeout=60)
         assert resumed["metadata"]["attempts"] == 2  # the first daemon's death cost one attempt
     finally:
         assert stop(second) == 0

@@ -112,17 +112,17 @@ def test_writes_failing_mid_run_hold_the_job_until_the_folder_recovers(start_api
     api = start_api(ONE_ATTEMPT)
     shared = api.shared
     trouble = DiskTrouble(monkeypatch, code)
-    write_tone(shared / "slow-call.wav")  # the fake engine takes 3 s over it
-    wait_for(lambda: transcribing(shared, "slow-call.wav"), timeout=WAIT, what="slow-call.wav to be transcribing")
+    write_tone(shared / "slow--call.wav")  # the fake engine takes 3 s over it
+    wait_for(lambda: transcribing(shared, "slow--call.wav"), timeout=WAIT, what="slow--call.wav to be transcribing")
     write_tone(shared / "next-in-line.wav")  # its attempt will start, and fail to be recorded, in the trouble
     wait_for(lambda: in_progress_of(shared, "next-in-line.wav"), timeout=WAIT, what="next-in-line.wav queued")
     trouble.on.set()
     try:
-        wait_for(lambda: "slow-call.wav.result" in trouble.refused, timeout=WAIT, what="the refused result")
+        wait_for(lambda: "slow--call.wav.result" in trouble.refused, timeout=WAIT, what="the refused result")
         health = wait_for(lambda: (h := api.client.get("/health")).status_code == 503 and h, timeout=WAIT,
                           what="/health 503")
         assert health.json()["shared_folder_writable"] is False and health.json()["status"] == "unhealthy"
-        status = api.client.get("/status/slow-call.wav").json()
+        status = api.client.get("/status/slow--call.wav").json()
         assert status["status"] == "queued" and status["last_error"]["code"] == "output_write_failed", status
         write_tone(shared / "arrived-meanwhile.wav")
         refused = len(trouble.refused)
@@ -130,16 +130,16 @@ def test_writes_failing_mid_run_hold_the_job_until_the_folder_recovers(start_api
         assert api.client.get("/health").status_code == 503
 
         # The folder says what it said before the trouble, and nothing half-written.
-        assert still_processing(shared, "slow-call.wav"), in_progress_of(shared, "slow-call.wav")
-        assert result_of(shared, "slow-call.wav") is None and leftovers(shared) == []
+        assert still_processing(shared, "slow--call.wav"), in_progress_of(shared, "slow--call.wav")
+        assert result_of(shared, "slow--call.wav") is None and leftovers(shared) == []
         assert in_progress_of(shared, "next-in-line.wav")["status"] == "queued"
         assert in_progress_of(shared, "arrived-meanwhile.wav") is None
         assert list((shared / "manual_review").iterdir()) == []
     finally:
         trouble.on.clear()
 
-    result = wait_for(lambda: result_of(shared, "slow-call.wav"), timeout=WAIT, what="slow-call.wav after recovery")
-    assert result["metadata"]["attempts"] == 1 and result["transcription"]["text"] == "slow-call"
+    result = wait_for(lambda: result_of(shared, "slow--call.wav"), timeout=WAIT, what="slow--call.wav after recovery")
+    assert result["metadata"]["attempts"] == 1 and result["transcription"]["text"] == "slow--call"
     for name in ("next-in-line.wav", "arrived-meanwhile.wav"):
         assert wait_for(lambda n=name: result_of(shared, n), timeout=WAIT, what=f"{name}, which waited")
         assert result_of(shared, name)["metadata"]["attempts"] == 1
@@ -210,8 +210,8 @@ def test_one_refused_sidecar_does_not_hold_up_other_files_retries(start_api, mon
     try:
         (shared / "notes.mp3").write_text("not audio", encoding="utf-8")
         wait_for(lambda: "notes.mp3.in_progress" in trouble.refused, timeout=WAIT, what="the refused error sidecar")
-        write_tone(shared / "flaky-then-done.wav")  # fails twice: its retry must come while notes.mp3 is stuck
-        sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "flaky-then-done.wav"), timeout=WAIT,
+        write_tone(shared / "flaky--then-done.wav")  # fails twice: its retry must come while notes.mp3 is stuck
+        sidecar = wait_for(lambda: in_progress_of(shared / "manual_review", "flaky--then-done.wav"), timeout=WAIT,
                            what="the other file through both attempts")
         assert [a["error"]["code"] for a in sidecar["attempts"]] == ["engine_error", "engine_error"]
         assert in_progress_of(shared, "notes.mp3")["status"] == "processing"  # still refused meanwhile
@@ -294,23 +294,23 @@ def test_a_real_full_disk_mid_run_then_space_freed(tiny_disk: Path, start_api) -
     api = start_api(ONE_ATTEMPT)
     shared = api.shared
     assert shared == tiny_disk
-    write_tone(shared / "slow-call.wav")
-    wait_for(lambda: transcribing(shared, "slow-call.wav"), timeout=WAIT, what="slow-call.wav to be transcribing")
+    write_tone(shared / "slow--call.wav")
+    wait_for(lambda: transcribing(shared, "slow--call.wav"), timeout=WAIT, what="slow--call.wav to be transcribing")
     filler = fill(shared)
     try:
         assert os.statvfs(shared).f_bavail == 0
         health = wait_for(lambda: (h := api.client.get("/health")).status_code == 503 and h, timeout=WAIT,
                           what="/health 503 on the full disk")
         assert health.json()["shared_folder_writable"] is False
-        wait_for(lambda: api.client.get("/status/slow-call.wav").json()["last_error"], timeout=WAIT,
+        wait_for(lambda: api.client.get("/status/slow--call.wav").json()["last_error"], timeout=WAIT,
                  what="the refused result")
         time.sleep(2.0)  # let a few retries meet the full disk
-        assert still_processing(shared, "slow-call.wav"), in_progress_of(shared, "slow-call.wav")
-        assert result_of(shared, "slow-call.wav") is None and leftovers(shared) == []
+        assert still_processing(shared, "slow--call.wav"), in_progress_of(shared, "slow--call.wav")
+        assert result_of(shared, "slow--call.wav") is None and leftovers(shared) == []
         assert list((shared / "manual_review").iterdir()) == []
     finally:
         filler.unlink()
-    result = wait_for(lambda: result_of(shared, "slow-call.wav"), timeout=WAIT, what="slow-call.wav, space freed")
+    result = wait_for(lambda: result_of(shared, "slow--call.wav"), timeout=WAIT, what="slow--call.wav, space freed")
     assert result["metadata"]["attempts"] == 1
     wait_for(lambda: api.client.get("/health").status_code == 200, timeout=WAIT, what="/health 200 again")
     assert list(shared.glob("*.in_progress")) == [] and leftovers(shared) == []

@@ -176,8 +176,8 @@ def test_a_copy_resumed_after_a_long_pause_ends_with_the_result_of_the_whole_fil
     daemon, runs = _watched(start_daemon, {"watch": {"stability_seconds": STABILITY_SECONDS}})
     source = write_tone(tmp_path / "source.wav", seconds=4.0).read_bytes()
     half = len(source) // 2
-    # The fake engine takes 3 s over a "slow" file: time to resume the copy while it runs.
-    name = "resumed.wav" if resumed.startswith("after") else "slow-resumed.wav"
+    # The fake engine takes 3 s over a slow-- file: time to resume the copy while it runs.
+    name = "resumed.wav" if resumed.startswith("after") else "slow--resumed.wav"
     target = shared / name
     target.write_bytes(source[:half])  # the copy stops half-way; its writer closed the file
     stopped = time.monotonic()

@@ -159,7 +159,7 @@ def drop_files(shared: Path, tone: bytes, recorder: Recorder, stop: threading.Ev
         if stop.is_set():
             return
         stem = f"звонок {number:03d}" if number % 5 == 2 else f"load-{number:03d}"
-        name = f"{stem}-slow.wav" if number % 7 == 3 else f"{stem}.wav"
+        name = f"slow--{stem}.wav" if number % 7 == 3 else f"{stem}.wav"
         if number % 4 == 1:
             with open(shared / name, "wb") as handle:  # one open: inotify sees a single close at the end
                 for start in range(0, len(tone), len(tone) // 5 + 1):
@@ -182,7 +182,7 @@ def churn(client: httpx.Client, shared: Path, tone: bytes, recorder: Recorder, s
     number = 0
     while not stop.wait(CHURN_INTERVAL_SECONDS):
         action = actions[number % len(actions)]
-        name = f"churn-{number:03d}-slow.wav"
+        name = f"slow--churn-{number:03d}.wav"
         number += 1
         part = shared / f"{name}.part"
         part.write_bytes(tone)

@@ -70,13 +70,13 @@ MAX_ATTEMPTS = 2
 DEFAULT_LANGUAGE = "ru"  # whisperx.language of the test config
 SETTLE_SECONDS = 90
 
-# The fake engine picks its behaviour by name (tests/fake_engine.py).
+# The fake engine picks its behaviour by the token before "--" (tests/fake_engine.py).
 NAMES = {
     "norm-a.wav": "good",
     "звонок b.wav": "good",
-    "slow-c.wav": "good",  # 3 s in the engine: long enough to be interrupted, deleted, re-set
-    "flaky-d.wav": "flaky",  # the engine raises on every attempt
-    "crash-e.wav": "crash",  # the worker process dies on every attempt
+    "slow--c.wav": "good",  # 3 s in the engine: long enough to be interrupted, deleted, re-set
+    "flaky--d.wav": "flaky",  # the engine raises on every attempt
+    "crash--e.wav": "crash",  # the worker process dies on every attempt
     "broken-f.wav": "broken",  # not audio at all: a permanent error, no retry
 }
 names = st.sampled_from(sorted(NAMES))

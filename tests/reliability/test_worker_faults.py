@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers import in_progress_of, result_of, wait_for, write_tone
+from tests.fake_engine import named
+from tests.helpers import in_progress_of, result_of, wait_for, wait_for_rescans, write_tone
 from transcriber.domain.job import AttemptStatus, Job, JobStatus, Stage
 from transcriber.folder.sidecars import parse_time
 from transcriber.scheduler.daemon import Daemon
@@ -71,7 +71,7 @@ def test_crashing_files_reach_review_after_exactly_max_attempts_while_others_flo
         "processing": {"max_retry_attempts": MAX_ATTEMPTS, "retry_backoff_seconds": 0.2,
                        "retry_backoff_max_seconds": 0.5},
     })
-    crashers = ["crash-a.wav", "crash-b.wav", "crash-c.wav"]
+    crashers = [named("crash", "a.wav"), named("crash", "b.wav"), named("crash", "c.wav")]
     normal = [f"normal-{n:02d}.wav" for n in range(24)]
     # Before the start of work: 8 normal files around the first crasher.
     for name in [*normal[:4], crashers[0], *normal[4:8]]:
@@ -89,7 +89,7 @@ def test_crashing_files_reach_review_after_exactly_max_attempts_while_others_flo
         wait_for(lambda n=name: result_of(shared, n), timeout=180, what=f"the result of {name}")
     wait_for(lambda: not daemon.store.active(), timeout=30, what="an empty job table")
     settled = len(log.events)
-    time.sleep(2.5)  # two more rescans (every 1 s): nothing may be found again
+    wait_for_rescans(daemon.watcher)  # two more rescans: nothing may be found again
 
     for name in crashers:
         sidecar = in_progress_of(review, name)
@@ -145,7 +145,7 @@ def test_a_frozen_worker_is_killed_at_the_deadline_and_the_file_retried(
     daemon, client = harness.daemon, harness.client
     log = EventLog()
     daemon.store.add_listener(log)
-    name = "slow-frozen.wav"
+    name = named("slow", "frozen.wav")
     write_tone(shared / name, seconds=1.0)
     wait_for(lambda: daemon.job(name), what="queued")
     (shared / ".pause").unlink()

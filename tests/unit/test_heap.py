@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ctypes
 import gc
 import itertools
+import os
+import platform
 import weakref
 
 import pytest
@@ -27,17 +30,52 @@ def test_a_long_files_reports_trim_at_once_then_at_most_every_interval(monkeypat
     assert len(trims) == 6
 
 
-def test_workers_get_one_malloc_arena_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_malloc_arena_only_while_a_worker_starts_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    heap.one_arena_in_workers()
-    assert heap.os.environ["MALLOC_ARENA_MAX"] == "1"
+    with heap.one_arena_in_workers():
+        assert os.environ["MALLOC_ARENA_MAX"] == "1"  # what the worker started here inherits
+    assert "MALLOC_ARENA_MAX" not in os.environ  # not set before: not set after
+    with pytest.raises(OSError), heap.one_arena_in_workers():
+        raise OSError("the worker could not be started")
+    assert "MALLOC_ARENA_MAX" not in os.environ
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    heap.one_arena_in_workers()
-    assert heap.os.environ["MALLOC_ARENA_MAX"] == "4"
+    with heap.one_arena_in_workers():
+        assert os.environ["MALLOC_ARENA_MAX"] == "4"  # the operator's own wins
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"  # and stays
 
 
-def test_giving_back_memory_is_safe_to_call() -> None:
-    heap.give_back_freed()  # glibc's malloc_trim here; a no-op on other C libraries
+def test_giving_back_memory_returns_the_freed_heap_to_the_system() -> None:
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's: on other C libraries give_back_freed does nothing")
+    if not heap.resident_bytes():
+        pytest.skip("no /proc/self/statm: resident memory cannot be measured here")
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
+    block, count, mb = 64 * 2**10, 1024, 2**20  # 64 MB in blocks under the mmap threshold: the heap's
+    blocks, pins = [], []
+    try:
+        for _ in range(count):  # each block held in place by the next one, as live objects hold freed memory
+            blocks.append(libc.malloc(block))
+            pins.append(libc.malloc(block))  # never touched: costs (almost) no resident memory
+        assert all(blocks) and all(pins)
+        heap.give_back_freed()  # the heap's free memory from before (pytest's) is not resident now
+        before = heap.resident_bytes()
+        for address in blocks:
+            ctypes.memset(address, 1, block)  # resident now
+        for address in blocks:
+            libc.free(address)
+        blocks.clear()
+        held = heap.resident_bytes()
+        assert held - before > 48 * mb, "glibc gave the freed blocks back by itself: nothing left to test"
+        heap.give_back_freed()
+        released = held - heap.resident_bytes()
+        assert released > 48 * mb, f"only {released / mb:.1f} MB of the ~64 MB freed went back to the system"
+    finally:
+        for address in blocks + pins:
+            libc.free(address)
 
 
 def test_long_lived_objects_leave_the_collector_and_their_cycles_are_collected_next_time() -> None:

@@ -13,6 +13,9 @@ import ast
 import configparser
 import json
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -169,14 +172,36 @@ def test_ci_builds_and_runs_the_image() -> None:
     assert "scripts/image-test.sh" in runner
 
 
-def test_the_health_route_exists_and_needs_no_token() -> None:
+# In a fresh interpreter: the API's module, an app built on a daemon that was never
+# started (no lock, no worker), and a request to it import no engine library.
+SERVE_WITHOUT_ENGINE = textwrap.dedent("""
+    import json, sys, warnings
     from transcriber.api.app import create_app
+    from transcriber.config import Config
+    from transcriber.scheduler.daemon import Daemon
+    warnings.simplefilter("ignore")  # starlette's note on httpx, on stderr
+    from fastapi.testclient import TestClient
+    config = Config.model_validate({"shared_directory": sys.argv[1], "api": {"token": "t" * 32}})
+    client = TestClient(create_app(Daemon(config)))
+    health, tasks = client.get("/health"), client.get("/tasks")
+    engines = sorted(name for name in ("torch", "whisperx", "ctranslate2") if name in sys.modules)
+    print(json.dumps({"health": health.status_code, "body": health.json(), "tasks": tasks.status_code,
+                      "engines": engines}))
+""")
 
+
+def test_the_health_route_exists_and_needs_no_token(tmp_path: Path) -> None:
     source = (REPO / "transcriber" / "api" / "app.py").read_text()
     assert '@app.get("/health"' in source
     health_block = source[source.index('@app.get("/health"'):source.index("def health")]
     assert "authorised" not in health_block
-    assert create_app  # importable without torch
+    done = subprocess.run([sys.executable, "-c", SERVE_WITHOUT_ENGINE, str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout.splitlines()[-1])
+    assert answer["tasks"] == 401  # the token is required elsewhere ...
+    assert answer["health"] == 503 and answer["body"]["status"] == "unhealthy"  # ... not here (not started)
+    assert answer["engines"] == [], "the API imported an engine library, which only the workers may load"
 
 
 def test_compose_mounts_existing_files_and_declares_its_volumes() -> None:

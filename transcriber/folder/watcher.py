@@ -106,6 +106,7 @@ class Watcher:
         self._next_restat = 0.0
         self.last_scan_seconds = 0.0
         self.last_scan_files = 0
+        self.scans_completed = 0  # full rescans finished since start (for tests to wait on)
 
     def start(self) -> None:
         """Start the observer; the first :meth:`tick` runs the startup scan."""
@@ -170,6 +171,7 @@ class Watcher:
             del self._results[gone]
         self.last_scan_seconds = time.perf_counter() - started
         self.last_scan_files = len(snapshot.audio)
+        self.scans_completed += 1
         log.debug("Rescan: %d audio files in %.3f s", len(snapshot.audio), self.last_scan_seconds)
 
     def _hint(self, path: str, closed: bool) -> None:

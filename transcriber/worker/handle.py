@@ -118,7 +118,6 @@ class WorkerHandle:
         self.starts = 0
         self.model_load_seconds: list[float] = []
         self._context = multiprocessing.get_context("spawn")
-        heap.one_arena_in_workers()
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self.warm_settings: TranscriptionSettings | None = None
@@ -169,7 +168,8 @@ class WorkerHandle:
             args=(child_conn, self.factory, self.options, self.limits, os.getpid(), output_writer),
             name=self.name, daemon=True,
         )
-        process.start()
+        with heap.one_arena_in_workers():  # in the worker's environment only (heap.py)
+            process.start()
         child_conn.close()
         output_writer.close()
         threading.Thread(target=log_lines, args=(output_reader, logging.getLogger(self.name)),

@@ -12,8 +12,10 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 LONG_FILE_SECONDS = 600  # heaps are trimmed through files this long (``trimming``)
@@ -21,10 +23,13 @@ TRIM_EVERY_SECONDS = 2.0  # while a long file is transcribed
 TRIM_AFTER_SECONDS = 60.0  # after a file this long, the heap is trimmed before the reply (``trim_after_job``)
 IDLE_TRIM_SECONDS = 1.0  # after a shorter one, once the worker has been idle this long
 EXEMPT_EVERY_SECONDS = 3600.0  # the daemon's long-lived objects from its collector (below)
+ARENA_VARIABLE = "MALLOC_ARENA_MAX"
+_ENVIRONMENT_LOCK = threading.Lock()  # os.environ is the process's: one worker start changes it at a time
 
 
-def one_arena_in_workers() -> None:
-    """Make the worker processes started from now on allocate from one malloc arena.
+@contextmanager
+def one_arena_in_workers() -> Iterator[None]:
+    """Processes started inside this block allocate from one malloc arena.
 
     glibc gives threads arenas of their own (up to eight per core), and the
     VAD's and CTranslate2's threads scatter large short-lived buffers over
@@ -33,10 +38,23 @@ def one_arena_in_workers() -> None:
     spend their time in kernels, not in malloc); the trims below do the rest.
     Through the environment, which glibc reads when a process starts:
     ``mallopt`` in the worker comes too late, its imports have already
-    started threads and fixed the limit.  The daemon's own heap is set up
-    already and unaffected; an operator's own ``MALLOC_ARENA_MAX`` wins.
+    started threads and fixed the limit.  multiprocessing's spawn execs the
+    worker with this process's environment, so ``MALLOC_ARENA_MAX=1`` is set
+    around the worker's start only, and put back as it was (most often: not
+    set) at the end; the daemon's own ``os.environ``, and what it starts at
+    other times, keep glibc's default.  One block at a time, so that two slots
+    starting workers together cannot restore each other's value.  An
+    operator's own ``MALLOC_ARENA_MAX`` wins.
     """
-    os.environ.setdefault("MALLOC_ARENA_MAX", "1")
+    with _ENVIRONMENT_LOCK:
+        chosen = os.environ.get(ARENA_VARIABLE)
+        if chosen is None:
+            os.environ[ARENA_VARIABLE] = "1"
+        try:
+            yield
+        finally:
+            if chosen is None:
+                os.environ.pop(ARENA_VARIABLE, None)
 
 
 def give_back_freed() -> None:
