@@ -1,6 +1,6 @@
 """Scenario 8: broken, empty, odd and extreme media.
 
-The promises (DESIGN §1.5, §3): "a broken audio file ends in manual_review/
+The promises (docs/RELIABILITY.md): "a broken audio file ends in manual_review/
 with its error history, never deleted"; "permanent errors (not decodable, no
 audio stream, zero length) go straight to manual_review/ without retries";
 "silence is a success with an empty text".  These tests prove that

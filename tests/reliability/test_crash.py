@@ -3,7 +3,7 @@
 Promises proved here, on real daemon processes (``tests.reliability.fake_daemon``:
 the real CLI, lock, watcher, dispatcher and worker process, with the fake engine):
 
-1. **A crash anywhere loses nothing and does nothing twice** (DESIGN §1.1,
+1. **A crash anywhere loses nothing and does nothing twice** (docs/RELIABILITY.md,
    §1.4, §3).  ``test_sigkill_at_random_moments_loses_nothing`` kills the
    daemon with SIGKILL at random moments — while it starts, recovers, scans,
    transcribes, writes progress, results or quarantines — and restarts it,
@@ -19,7 +19,7 @@ the real CLI, lock, watcher, dispatcher and worker process, with the fake engine
    is printed; replay with ``RELIABILITY_SEED=<seed>`` (and
    ``RELIABILITY_CRASH_ROUNDS=<n>``).
 
-2. **One daemon per folder, and a crash frees the folder** (DESIGN §2, the
+2. **One daemon per folder, and a crash frees the folder** (docs/RELIABILITY.md, the
    lock).  A second daemon process exits non-zero at once, naming the lock
    and the holder's pid; once the first is SIGKILLed the second starts,
    finishes the file the first was transcribing and transcribes new ones.

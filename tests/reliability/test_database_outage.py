@@ -1,6 +1,6 @@
 """Scenario 7: PostgreSQL goes away mid-run, under load, and comes back.
 
-The promise (DESIGN §7): "a database outage never stops transcription or the
+The promise (docs/RELIABILITY.md): "a database outage never stops transcription or the
 API; on reconnect the mirror reconciles from the sidecars".  Here files keep
 arriving (by the watcher and by ``POST /transcribe``) before, during and after
 the outage while a prober hits ``GET /status`` and ``GET /health`` the whole

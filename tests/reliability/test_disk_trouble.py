@@ -1,6 +1,6 @@
 """Scenario 9: the shared folder stops taking writes mid-run (full disk, read-only).
 
-The promises (DESIGN §1.4, §3, §5): every write is atomic, so a reader sees
+The promises (docs/RELIABILITY.md): every write is atomic, so a reader sees
 the old sidecar or the new one; ``.result`` is written before ``.in_progress``
 is removed; ``/health`` answers ``503`` while the folder cannot be written.
 And what a user expects of a disk that fills up for a while: the daemon

@@ -1,4 +1,4 @@
-"""Hostile folders: lost events and slow, interrupted or renamed copies (DESIGN §1.2, §2).
+"""Hostile folders: lost events and slow, interrupted or renamed copies (docs/RELIABILITY.md).
 
 Promises proved here, on a real folder with the real watcher, queue, slots and
 worker processes, and the fake engine (whose segment ends at the decoded

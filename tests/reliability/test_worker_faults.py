@@ -1,4 +1,4 @@
-"""Faults in the inference worker never stall the folder or lose a file (DESIGN §1.3, §3).
+"""Faults in the inference worker never stall the folder or lose a file (docs/RELIABILITY.md).
 
 Promises proved here, on a real folder, the real watcher, queue, slot and
 worker process, with the fake engine:

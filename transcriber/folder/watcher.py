@@ -1,4 +1,4 @@
-"""Finding files: events are hints, the scan is the detector (DESIGN §1.2).
+"""Finding files: events are hints, the scan is the detector (docs/ARCHITECTURE.md).
 
 watchdog (inotify, or polling on network shares) reports names that may
 have changed; a periodic full rescan catches whatever events missed.  Either
