@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import in_progress_of, result_of, wait_for, write_config, write_tone
+from tests.helpers import in_progress_of, result_of, wait_for, wait_for_rescans, write_config, write_tone
 from transcriber.api import app as api_module
+from transcriber.api.routes import transcribe as transcribe_routes
 from transcriber.api.server import check_exposure
 from transcriber.api.service import FileState, TranscriptionService
 from transcriber.config import load_config
@@ -116,7 +117,7 @@ def test_a_request_for_a_job_that_ends_meanwhile_is_answered_from_where_it_is_no
     api = start_api()
     write_tone(api.shared / "slow--race.wav")
     wait_for(lambda: processing(api, "slow--race.wav"), what="processing")
-    read_state = api_module._wait_for_file
+    read_state = transcribe_routes.wait_for_file
 
     def end_the_job(name: str) -> None:
         if ending == "deleted":
@@ -128,7 +129,7 @@ def test_a_request_for_a_job_that_ends_meanwhile_is_answered_from_where_it_is_no
         await asyncio.to_thread(end_the_job, name)
         return state
 
-    monkeypatch.setattr(api_module, "_wait_for_file", read_state_then_end_the_job)
+    monkeypatch.setattr(transcribe_routes, "wait_for_file", read_state_then_end_the_job)
     response = api.client.post("/transcribe", json={"filename": "slow--race.wav", "language": language})
     if ending == "deleted":
         assert response.status_code == 404 and response.json()["error_code"] == "file_not_found", response.text
@@ -169,9 +170,9 @@ def test_delete_of_a_running_job_is_immediate_and_leaves_nothing(start_api) -> N
     assert body["status"] == "deleted" and body["processing_interrupted"] is True
     assert body["removed_from_queue"] is False
     assert set(body["deleted_files"]) >= {"slow--delete.wav", "slow--delete.wav.in_progress"}
-    time.sleep(4)  # longer than the fake engine would have needed
+    wait_for(lambda: api.daemon.workers()[0].pid not in (None, first_pid), what="the worker killed and respawned")
+    wait_for_rescans(api.daemon.watcher)  # nothing the killed worker had done may come back, nor the file
     assert sorted(p.name for p in api.shared.iterdir() if not p.name.startswith(".")) == ["manual_review"]
-    assert api.daemon.workers()[0].pid not in (None, first_pid)  # killed and respawned
     assert api.client.get("/status/slow--delete.wav").status_code == 404
 
 

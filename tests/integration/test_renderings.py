@@ -9,10 +9,9 @@ jobs; DELETE removes them and lists them; a forced re-run replaces them.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-from tests.helpers import result_of, wait_for, write_tone
+from tests.helpers import result_of, wait_for, wait_for_rescans, write_tone
 from transcriber.exports import formats
 
 RENDERINGS = {"output": {"write_formats": ["srt", "txt"]}}
@@ -52,7 +51,7 @@ def test_renderings_never_become_jobs_even_with_their_formats_as_extensions(star
     (shared / "subtitles.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")  # configured: audio
     wait_for(lambda: (shared / "subtitles.srt.result").exists() or (shared / "manual_review" / "subtitles.srt")
              .exists(), what="the .srt configured as audio to be taken up")
-    time.sleep(1.5)  # rescans have passed
+    wait_for_rescans(daemon.watcher)  # the renderings were seen, and not taken
     assert daemon.job("call.wav.srt") is None and daemon.job("call.wav.txt") is None
     names = {p.name for p in shared.iterdir()} | {p.name for p in (shared / "manual_review").iterdir()}
     assert not {"call.wav.srt.result", "call.wav.txt.result", "call.wav.srt.in_progress",

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import result_of, wait_for, write_tone
+from tests.helpers import result_of, wait_for, wait_for_rescans, write_tone
 from transcriber.domain.job import Stage
 from transcriber.scheduler.daemon import Daemon
 from transcriber.scheduler.events import JobEvent
@@ -73,7 +73,7 @@ def _settle(daemon: Daemon, runs: Runs) -> tuple[Counter[str], Counter[str]]:
     """Wait until nothing is queued, then two more rescans; what ran must not change meanwhile."""
     wait_for(lambda: not daemon.store.active(), timeout=60, what="an idle daemon")
     before = (runs.engine.copy(), runs.completed.copy())
-    time.sleep(2.5 * RESCAN_SECONDS)
+    wait_for_rescans(daemon.watcher)
     assert not daemon.store.active(), "a file was queued again"
     assert (runs.engine, runs.completed) == before, "a file was transcribed again"
     return before
@@ -236,7 +236,7 @@ def test_a_result_that_does_not_say_what_it_was_made_from_is_left_alone(start_da
     daemon, runs = _watched(start_daemon)
     with (shared / "legacy.wav").open("ab") as handle:  # changed after its result
         handle.write(b"\0" * 3200)
-    time.sleep(2.5 * RESCAN_SECONDS)
+    wait_for_rescans(daemon.watcher)  # the change was seen
     _settle(daemon, runs)
     assert runs.engine == Counter()
     assert result_of(shared, "legacy.wav")["task_id"] == "kept"
@@ -257,7 +257,7 @@ def test_files_written_under_temporary_names_are_transcribed_once_after_the_rena
     for temporary in uploads:
         with (shared / temporary).open("ab") as handle:
             handle.write(source[half:])
-    time.sleep(1.5 * RESCAN_SECONDS)
+    wait_for_rescans(daemon.watcher)
     assert daemon.store.active() == [], "a temporary name was taken"
     assert _sidecars(shared, ".result") == [] and _sidecars(shared, ".in_progress") == []
 

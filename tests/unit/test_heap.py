@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-import ctypes
 import gc
 import itertools
+import json
 import os
 import platform
+import subprocess
+import sys
 import weakref
 
 import pytest
@@ -46,36 +48,47 @@ def test_one_malloc_arena_only_while_a_worker_starts_unless_the_operator_chose(
     assert os.environ["MALLOC_ARENA_MAX"] == "4"  # and stays
 
 
+# Run in a fresh interpreter: in pytest's own process the blocks below may be carved out of memory that the
+# earlier tests freed and that is still resident (CI saw exactly no growth while they were written), and
+# then nothing is left to give back.  A new process's heap holds only what this script puts there.
+_HEAP_PROBE = """
+import ctypes, json
+from transcriber.worker import heap
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
+block, count = 64 * 2**10, 1024  # 64 MB in blocks under the mmap threshold: the heap's, not mmap's
+heap.give_back_freed()  # what the interpreter's start freed is not resident either
+blocks, pins = [], []
+for _ in range(count):  # each block held in place by the next one, as live objects hold freed memory
+    blocks.append(libc.malloc(block))
+    pins.append(libc.malloc(block))  # never touched: costs (almost) no resident memory
+assert all(blocks) and all(pins)
+before = heap.resident_bytes()
+for address in blocks:
+    ctypes.memset(address, 1, block)  # resident now
+for address in blocks:
+    libc.free(address)
+held = heap.resident_bytes()
+heap.give_back_freed()
+print(json.dumps({"before": before, "held": held, "after": heap.resident_bytes()}))
+"""
+
+
 def test_giving_back_memory_returns_the_freed_heap_to_the_system() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("malloc_trim is glibc's: on other C libraries give_back_freed does nothing")
     if not heap.resident_bytes():
         pytest.skip("no /proc/self/statm: resident memory cannot be measured here")
-    libc = ctypes.CDLL(None)
-    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-    libc.free.restype, libc.free.argtypes = None, [ctypes.c_void_p]
-    block, count, mb = 64 * 2**10, 1024, 2**20  # 64 MB in blocks under the mmap threshold: the heap's
-    blocks, pins = [], []
-    try:
-        for _ in range(count):  # each block held in place by the next one, as live objects hold freed memory
-            blocks.append(libc.malloc(block))
-            pins.append(libc.malloc(block))  # never touched: costs (almost) no resident memory
-        assert all(blocks) and all(pins)
-        heap.give_back_freed()  # the heap's free memory from before (pytest's) is not resident now
-        before = heap.resident_bytes()
-        for address in blocks:
-            ctypes.memset(address, 1, block)  # resident now
-        for address in blocks:
-            libc.free(address)
-        blocks.clear()
-        held = heap.resident_bytes()
-        assert held - before > 48 * mb, "glibc gave the freed blocks back by itself: nothing left to test"
-        heap.give_back_freed()
-        released = held - heap.resident_bytes()
-        assert released > 48 * mb, f"only {released / mb:.1f} MB of the ~64 MB freed went back to the system"
-    finally:
-        for address in blocks + pins:
-            libc.free(address)
+    environment = {**os.environ, "MALLOC_ARENA_MAX": "1"}  # as in a worker; the main thread's arena anyway
+    probe = subprocess.run(
+        [sys.executable, "-c", _HEAP_PROBE], capture_output=True, text=True, env=environment, timeout=60, check=True
+    )
+    figures = json.loads(probe.stdout)
+    mb = 2**20
+    assert figures["held"] - figures["before"] > 48 * mb, f"the freed blocks were not resident: {figures}"
+    released = figures["held"] - figures["after"]
+    assert released > 48 * mb, f"only {released / mb:.1f} MB of the ~64 MB freed went back to the system"
 
 
 def test_long_lived_objects_leave_the_collector_and_their_cycles_are_collected_next_time() -> None:

@@ -191,10 +191,6 @@ SERVE_WITHOUT_ENGINE = textwrap.dedent("""
 
 
 def test_the_health_route_exists_and_needs_no_token(tmp_path: Path) -> None:
-    source = (REPO / "transcriber" / "api" / "app.py").read_text()
-    assert '@app.get("/health"' in source
-    health_block = source[source.index('@app.get("/health"'):source.index("def health")]
-    assert "authorised" not in health_block
     done = subprocess.run([sys.executable, "-c", SERVE_WITHOUT_ENGINE, str(tmp_path)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
