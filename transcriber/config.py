@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from transcriber.domain.settings import COMPUTE_TYPES, DEVICES, language_of
+from transcriber.domain.settings import COMPUTE_TYPES, DEVICES, SPEAKER_HINTS, language_of, speaker_hints_error
 from transcriber.errors import ConfigError
 from transcriber.exports.formats import FILE_FORMATS
 
@@ -69,8 +69,10 @@ class WhisperXConfig(_Section):
     batch_size: int = Field(4, ge=1)
     beam_size: int = Field(5, ge=1)
     cpu_threads: int = Field(0, ge=0, description="0 lets CTranslate2 use every core")
-    align: bool = False
+    word_timestamps: bool = False
     diarize: bool = False
+    min_speakers: int | None = Field(None, ge=SPEAKER_HINTS[0], le=SPEAKER_HINTS[1])
+    max_speakers: int | None = Field(None, ge=SPEAKER_HINTS[0], le=SPEAKER_HINTS[1])
     hf_token: SecretStr = SecretStr("")
     preload_model: bool = True
     model_idle_unload_seconds: float = Field(900.0, gt=0)
@@ -80,6 +82,23 @@ class WhisperXConfig(_Section):
     @classmethod
     def _auto_means_detect(cls, value: Any) -> Any:
         return language_of(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _align_is_word_timestamps(cls, data: Any) -> Any:
+        """``align`` (before word timing was offline) is read as ``word_timestamps``."""
+        if isinstance(data, dict) and "align" in data:
+            data = dict(data)
+            align = data.pop("align")
+            data.setdefault("word_timestamps", align)
+        return data
+
+    @model_validator(mode="after")
+    def _speaker_hints(self) -> WhisperXConfig:
+        error = speaker_hints_error(self.min_speakers, self.max_speakers)
+        if error is not None:
+            raise ValueError(error[1])
+        return self
 
 
 class ProcessingConfig(_Section):

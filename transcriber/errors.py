@@ -88,6 +88,17 @@ class ModelError(TranscriberError):
     code = ErrorCode.MODEL_INVALID
 
 
+class InvalidSettingsError(TranscriberError, ValueError):
+    """Settings that contradict each other or leave their range (``setting`` names the field):
+    a 422 from the API, exit code 2 from the CLI, a config error at start."""
+
+    code = ErrorCode.INVALID_SETTINGS
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 class UnsupportedSettingError(TranscriberError):
     """A setting this host cannot run (a device it lacks, a compute type its device
     cannot compute); ``code`` names the setting: ``unsupported_device``, …"""

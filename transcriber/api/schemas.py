@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from transcriber.domain.settings import AUTO_LANGUAGE, COMPUTE_TYPES, DEVICES
+from transcriber.domain.settings import AUTO_LANGUAGE, COMPUTE_TYPES, DEVICES, SPEAKER_HINTS, speaker_hints_error
 
 # Whisper's language codes (faster_whisper.tokenizer._LANGUAGE_CODES), kept
 # here so validating a request does not import the engine's libraries.
@@ -34,6 +34,10 @@ class TranscribeRequest(_Body):
     temperature: float | None = Field(None, ge=0, le=1, examples=[0.1])
     compute_type: Literal[COMPUTE_TYPES] | None = None  # type: ignore[valid-type]
     device: Literal[DEVICES] | None = None  # type: ignore[valid-type]
+    word_timestamps: bool | None = Field(None, description="every word's start, end and probability")
+    diarize: bool | None = Field(None, description="who speaks when (turns word timing on)")
+    min_speakers: int | None = Field(None, ge=SPEAKER_HINTS[0], le=SPEAKER_HINTS[1], examples=[2])
+    max_speakers: int | None = Field(None, ge=SPEAKER_HINTS[0], le=SPEAKER_HINTS[1], examples=[3])
     debug: bool | None = None
     force: bool = Field(False, description="transcribe again even if done, or take the file back from review")
     wait: float = Field(0, ge=0, description="seconds to wait for the result (bounded by api.max_wait_seconds)")
@@ -47,6 +51,14 @@ class TranscribeRequest(_Body):
             raise ValueError("not a Whisper language code (e.g. 'ru', 'en', 'auto')")
         return value.lower()
 
+    @field_validator("max_speakers")
+    @classmethod
+    def _not_fewer_than_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        error = speaker_hints_error(info.data.get("min_speakers"), value)
+        if error is not None:
+            raise ValueError(error[1].split(": ", 1)[1])
+        return value
+
 
 class DeleteRequest(_Body):
     filename: str = Field(max_length=4096, examples=[FILENAME_EXAMPLE])
@@ -58,6 +70,10 @@ class SettingsBody(BaseModel):
     temperature: float
     compute_type: str
     device: str
+    word_timestamps: bool = False
+    diarize: bool = False
+    min_speakers: int | None = None
+    max_speakers: int | None = None
     debug: bool = False
 
 

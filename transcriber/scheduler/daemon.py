@@ -59,7 +59,8 @@ def default_settings(config: Config) -> TranscriptionSettings:
     w = config.whisperx
     return TranscriptionSettings(
         model_size=w.model_size, language=w.language, temperature=w.temperature,
-        compute_type=w.compute_type, device=w.device,
+        compute_type=w.compute_type, device=w.device, word_timestamps=w.word_timestamps, diarize=w.diarize,
+        min_speakers=w.min_speakers, max_speakers=w.max_speakers,
     )
 
 

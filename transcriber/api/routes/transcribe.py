@@ -17,7 +17,7 @@ from transcriber.api.schemas import CompletedResponse, DeletedResponse, DeleteRe
 from transcriber.api.service import ApiError, FileState, FileStatus, TranscriptionService, file_not_found
 from transcriber.config import Config
 from transcriber.domain.settings import TranscriptionSettings, apply_overrides
-from transcriber.errors import ErrorCode, UnsupportedSettingError
+from transcriber.errors import ErrorCode, InvalidSettingsError, UnsupportedSettingError
 from transcriber.scheduler.daemon import Daemon
 
 log = logging.getLogger("API")
@@ -84,7 +84,10 @@ def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> Transcrip
     if model_size is not None and ("/" in model_size or "\\" in model_size or model_size.startswith(".")
                                    or not model_size.isprintable()):
         raise ApiError(422, ErrorCode.INVALID_SETTINGS, "model_size: a model name such as 'base', not a path")
-    settings = apply_overrides(daemon.settings, body.model_dump())
+    try:  # a request's hint against the config's other one (min_speakers 5, max_speakers 3 configured)
+        settings = apply_overrides(daemon.settings, body.model_dump())
+    except InvalidSettingsError as exc:
+        raise ApiError(422, exc.code, exc.message, setting=exc.setting) from exc
     try:
         daemon.check_settings(settings)
     except UnsupportedSettingError as exc:  # refused here, not after a 202 in manual_review/ (issue 13)
