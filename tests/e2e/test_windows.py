@@ -35,7 +35,7 @@ def test_windows_give_the_whole_files_segments(
     score = _Windows._score
     monkeypatch.setattr(_Windows, "_score", lambda self, samples, *args: (
         passes.append(samples.size), score(self, samples, *args))[1])
-    clip = load_audio(recording, window_seconds=engine.window_seconds)
+    clip = load_audio(recording, window_seconds=engine.window_for(settings))
     assert clip.rest is not None
     progress: list[float] = []
     windowed = engine.transcribe(clip, settings, lambda _, percentage: progress.append(percentage))

@@ -409,3 +409,16 @@ def test_openapi_document_shows_the_models_with_examples(start_api) -> None:
     assert schemas["TranscribeRequest"]["properties"]["filename"]["examples"] == ["звонок 2026-11-24.mp3"]
     assert "ErrorResponse" in schemas and "StatusResponse" in schemas
     assert api.client.get("/docs").status_code == 200
+
+
+def test_a_speaker_hint_against_the_configured_one_is_a_422_naming_the_field(start_api) -> None:
+    api = start_api({"whisperx": {"max_speakers": 3}})
+    write_tone(api.shared / "meeting.wav")
+    response = api.client.post("/transcribe", json={"filename": "meeting.wav", "min_speakers": 5})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error_code"] == "invalid_settings" and body["setting"] == "max_speakers", body
+    accepted = api.client.post("/transcribe", json={"filename": "meeting.wav", "diarize": True, "max_speakers": 2})
+    assert accepted.status_code == 202, accepted.text
+    settings = accepted.json()["settings"]
+    assert (settings["diarize"], settings["word_timestamps"], settings["max_speakers"]) == (True, True, 2)

@@ -69,6 +69,11 @@ MALFORMED_BODIES = [
     (b'{"filename": "inner.wav", "wait": "soon"}', 422, "invalid_request"),
     (b'{"filename": "inner.wav", "force": "maybe"}', 422, "invalid_request"),
     (b'{"filename": "inner.wav", "temperature": "hot"}', 422, "invalid_settings"),
+    (b'{"filename": "inner.wav", "min_speakers": 0}', 422, "invalid_settings"),
+    (b'{"filename": "inner.wav", "max_speakers": 21}', 422, "invalid_settings"),
+    (b'{"filename": "inner.wav", "min_speakers": 3, "max_speakers": 2}', 422, "invalid_settings"),
+    (b'{"filename": "inner.wav", "max_speakers": "two"}', 422, "invalid_settings"),
+    (b'{"filename": "inner.wav", "diarize": "maybe"}', 422, "invalid_settings"),
     (b'\xff\xfe\x00garbage', 400, "invalid_json"),
 ]
 OVERSIZED_BODY = b'{"filename": "' + b"a" * 70_000 + b'.wav"}'

@@ -17,3 +17,6 @@ class Transcript:
     language_probability: float | None = None
     confidence: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # How the stages after recognition ran, recorded in the result's metadata under
+    # their names: {"word_timing": {"method": "cross_attention"}}.
+    stages: dict[str, Any] = field(default_factory=dict)

@@ -15,8 +15,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,6 +29,8 @@ from transcriber.engine.audio import SAMPLE_RATE, Clip, probe_seconds
 from transcriber.engine.base import EngineOptions, ProgressReporter
 from transcriber.engine.model_files import resolve_model
 from transcriber.engine.stages import PostStage, Segments
+from transcriber.engine.words import METHOD as CROSS_ATTENTION
+from transcriber.engine.words import WordTimer, split_at_sentences
 from transcriber.errors import EngineError, JobError, ModelError, ModelUnavailableError, OutOfMemoryError
 from transcriber.logs import quiet_libraries
 
@@ -37,20 +39,16 @@ log = logging.getLogger("Engine")
 VAD_BATCH_SIZE = 8
 WINDOW_SECONDS = 600.0  # longer files are decoded and transcribed this much at a time (_Windows)
 CHUNK_SECONDS = 30  # WhisperX's chunk_size: the VAD's speech is merged into chunks this long at most
+ALIGNMENT_DIR = "alignment"  # models.dir/alignment/<language>: a wav2vec2 model times words instead
 
 
 class WhisperXEngine:
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self._pipelines: dict[tuple[str, str, str], Any] = {}
-        # The stages after recognition, in order; each keeps its models warm until ``unload``.
-        self._stages: list[tuple[PostStage, Callable[[str, TranscriptionSettings], Hashable]]] = []
-        if options.align:
-            self._stages.append((PostStage("alignment", Stage.ALIGNING, self._load_aligner, _align),
-                                 lambda language, settings: (language, settings.device)))
-        if options.diarize:
-            self._stages.append((PostStage("diarization", Stage.DIARIZING, self._load_diarizer, _diarize),
-                                 lambda language, settings: settings.device))
+        # The stages after recognition; each keeps its models warm until ``unload``.
+        self._aligner = PostStage("alignment", Stage.ALIGNING, self._load_aligner, _align)
+        self._diarizer = PostStage("diarization", Stage.DIARIZING, self._load_diarizer, _diarize)
         if not options.allow_download:
             # Fail fast instead of waiting on network timeouts in a sealed network.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,14 +58,26 @@ class WhisperXEngine:
     def verify(settings: TranscriptionSettings, options: EngineOptions) -> None:
         resolve_model(settings.model_size, Path(options.models_dir), options.allow_download)
 
-    @property
-    def window_seconds(self) -> float | None:
+    def window_for(self, settings: TranscriptionSettings) -> float | None:
         """How much of a long file to decode at a time (``audio.load``); None: whole files.
 
-        Alignment and diarization work on the whole recording, so with either
-        on, files are decoded whole, and memory grows with their length again.
+        Word timing from the cross-attention is done chunk by chunk, so it keeps
+        windows; a wav2vec2 aligner and diarization work on the whole
+        recording, so with either, files are decoded whole, and memory grows
+        with their length again.
         """
-        return None if self.options.align or self.options.diarize else WINDOW_SECONDS
+        whole = settings.diarize or (settings.word_timestamps and self._aligner_folders())
+        return None if whole else WINDOW_SECONDS
+
+    def _aligner_folders(self) -> bool:
+        try:
+            return any(path.is_dir() for path in (Path(self.options.models_dir) / ALIGNMENT_DIR).iterdir())
+        except OSError:
+            return False
+
+    def _aligner_folder(self, language: str) -> Path | None:
+        folder = Path(self.options.models_dir) / ALIGNMENT_DIR / language
+        return folder if folder.is_dir() else None
 
     def is_loaded(self, settings: TranscriptionSettings) -> bool:
         return settings.engine_key() in self._pipelines
@@ -86,11 +96,12 @@ class WhisperXEngine:
         return [f"{model}/{device}/{compute}" for model, device, compute in self._pipelines]
 
     def unload(self) -> None:
-        if not self._pipelines and not any(stage.loaded() for stage, _ in self._stages):
+        stages = (self._aligner, self._diarizer)
+        if not self._pipelines and not any(stage.loaded() for stage in stages):
             return
         log.info("Unloading idle models: %s", ", ".join(self.loaded_models()))
         self._pipelines.clear()
-        for stage, _ in self._stages:
+        for stage in stages:
             stage.unload()
         gc.collect()
 
@@ -114,27 +125,40 @@ class WhisperXEngine:
         windows = _Windows.of(pipeline) if clip.rest is not None else None
         if clip.rest is not None and windows is None:
             samples = np.concatenate([samples, clip.rest.read_all()])  # whole after all
+        aligner = self._aligner_folder(language) if settings.word_timestamps and language else None
+        timed = settings.word_timestamps and aligner is None  # words from the cross-attention
         # the VAD's reports keep the progress so far (0 % before the recognition of a whole file begins)
         with _reporting_vad_batches(pipeline, lambda stage, _: report(stage, windows.percent if windows else 0.0)):
             if windows is not None:
-                output = windows.transcribe(clip, language, self.options.batch_size, report)
+                output = windows.transcribe(clip, language, self.options.batch_size, report, timed)
             else:
-                output = pipeline.transcribe(
-                    samples, batch_size=self.options.batch_size, language=language,
-                    progress_callback=lambda percent: report(Stage.TRANSCRIBING, percent),
-                )
+                with timing(pipeline, timed) as timer:
+                    output = pipeline.transcribe(
+                        samples, batch_size=self.options.batch_size, language=language,
+                        progress_callback=lambda percent: report(Stage.TRANSCRIBING, percent),
+                    )
+                if timer is not None:
+                    output["segments"] = timer.attach(output["segments"])
         segments = [_clean_segment(s) for s in output["segments"]]
         warnings: list[str] = []
+        stages: dict[str, Any] = {}
         language = language or output["language"]
-        for stage, key in self._stages:
-            if segments:
-                report(stage.stage, 0.0)
-                segments = stage.apply(key(language, settings), segments, samples, language, warnings)
+        if settings.word_timestamps and segments:
+            method = CROSS_ATTENTION
+            if aligner is not None:
+                report(Stage.ALIGNING, 0.0)
+                aligned = self._aligner.apply((str(aligner), settings.device), segments, samples, language, warnings)
+                method, segments = ("wav2vec2", aligned) if aligned is not segments else (method, segments)
+            stages["word_timing"] = {"method": method}
+            segments = split_at_sentences(segments, language)
+        if settings.diarize and segments:
+            report(Stage.DIARIZING, 0.0)
+            segments = self._diarizer.apply(settings.device, segments, samples, language, warnings)
         return Transcript(
             text=" ".join(s["text"] for s in segments if s["text"]).strip(),
             language=output["language"], segments=segments, model=settings.model_size,
             language_probability=probability, confidence=_confidence(output["segments"]),
-            warnings=tuple(warnings),
+            warnings=tuple(warnings), stages=stages,
         )
 
     def _load_pipeline(self, settings: TranscriptionSettings) -> Any:
@@ -177,11 +201,12 @@ class WhisperXEngine:
         return language, round(float(probability), 4)
 
     def _load_aligner(self, key: Hashable) -> Any:
+        """A wav2vec2 model for the language from ``models.dir/alignment/<language>``."""
         import whisperx
 
-        language, device = cast(tuple[str, str], key)
-        model, metadata = whisperx.load_align_model(language_code=language, device=device,
-                                                    model_dir=self.options.cache_dir)
+        folder, device = cast(tuple[str, str], key)
+        model, metadata = whisperx.load_align_model(language_code=Path(folder).name, device=device,
+                                                    model_name=folder, model_cache_only=True)
         return model, metadata, device
 
     def _load_diarizer(self, device: Hashable) -> Any:
@@ -270,7 +295,8 @@ class _Windows:
             return None
         return cls(pipeline, step, frame, context)
 
-    def transcribe(self, clip: Clip, language: str, batch_size: int, report: ProgressReporter) -> dict[str, Any]:
+    def transcribe(self, clip: Clip, language: str, batch_size: int, report: ProgressReporter,
+                   timed: bool = False) -> dict[str, Any]:
         rest = clip.rest
         assert rest is not None
         total = probe_seconds(clip.path)
@@ -290,7 +316,7 @@ class _Windows:
             final = len(chunks) if last else self._final(chunks, end / SAMPLE_RATE)
             if final > done:
                 segments += self._recognise(_FileSamples(buffer[:filled], start), chunks[done:final], language,
-                                            batch_size, total, report)
+                                            batch_size, total, report, timed)
                 done = final
             if last:
                 return {"segments": segments, "language": language}
@@ -349,7 +375,7 @@ class _Windows:
 
     def _recognise(
         self, samples: _FileSamples, chunks: list[dict[str, Any]], language: str, batch_size: int,
-        total: float | None, report: ProgressReporter,
+        total: float | None, report: ProgressReporter, timed: bool,
     ) -> list[dict[str, Any]]:
         def progress(percent: float) -> None:
             done = chunks[min(max(round(percent * len(chunks) / 100) - 1, 0), len(chunks) - 1)]["end"]
@@ -358,11 +384,12 @@ class _Windows:
 
         self.pipeline.vad_model = _planned_vad()(chunks)
         try:
-            output = self.pipeline.transcribe(samples, batch_size=batch_size, language=language,
-                                              progress_callback=progress)
+            with timing(self.pipeline, timed) as timer:
+                output = self.pipeline.transcribe(samples, batch_size=batch_size, language=language,
+                                                  progress_callback=progress)
         finally:
             self.pipeline.vad_model = self.vad
-        return output["segments"]
+        return timer.attach(output["segments"]) if timer is not None else output["segments"]
 
 
 class _FileSamples:
@@ -454,6 +481,11 @@ def _reporting_vad_batches(pipeline: Any, report: ProgressReporter) -> Iterator[
         yield
     finally:
         del inference.infer  # the class's own method again
+
+
+def timing(pipeline: Any, wanted: bool) -> AbstractContextManager[WordTimer | None]:
+    """Words timed through one ``transcribe`` call of ``pipeline`` when ``wanted`` (engine/words.py)."""
+    return WordTimer(pipeline).installed() if wanted else nullcontext()
 
 
 def classify_engine_exception(exc: BaseException) -> JobError:

@@ -30,8 +30,6 @@ class EngineOptions:
     batch_size: int = 4
     beam_size: int = 5
     cpu_threads: int = 0
-    align: bool = False
-    diarize: bool = False
     hf_token: str = field(default="", repr=False)
 
 

@@ -46,6 +46,8 @@ class WordTimer:
 
     @contextmanager
     def installed(self) -> Iterator[WordTimer]:
+        hooks = ((self.pipeline, "preprocess"), (self.model, "encode"), (self.model, "generate_segment_batched"))
+        saved = {(id(owner), name): vars(owner).get(name) for owner, name in hooks}  # instance wrappers (asr.py)
         preprocess, encode, generate = self.pipeline.preprocess, self.model.encode, self.model.generate_segment_batched
 
         def preprocess_and_count(audio: dict[str, Any]) -> Any:
@@ -68,12 +70,12 @@ class WordTimer:
         try:
             yield self
         finally:
-            for owner, name in ((self.pipeline, "preprocess"), (self.model, "encode"),
-                                (self.model, "generate_segment_batched")):
-                if name in vars(owner):
-                    delattr(owner, name)
-            if encode is not getattr(self.model, "encode"):  # an earlier wrapper of the instance (asr.py)
-                self.model.encode = encode
+            for owner, name in hooks:
+                before = saved[(id(owner), name)]
+                if before is None:
+                    delattr(owner, name)  # the class's own method again
+                else:
+                    setattr(owner, name, before)
 
     def _time(self, tokenizer: Any, texts: list[str], lengths: list[int]) -> list[list[dict[str, Any]]]:
         from faster_whisper.transcribe import merge_punctuations
@@ -100,7 +102,8 @@ class WordTimer:
         if len(wanted) < len(tokens):  # silent chunks: align only those with words
             import ctranslate2
 
-            encoded = ctranslate2.StorageView.from_array(np.asarray(encoded)[wanted])
+            on_cpu = encoded.to_device(ctranslate2.Device.cpu) if encoded.device != "cpu" else encoded
+            encoded = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(on_cpu)[wanted]))
         results = self.model.model.align(encoded, tokenizer.sot_sequence, [tokens[i] for i in wanted],
                                          [frames[i] for i in wanted])
         for index, result in zip(wanted, results, strict=True):
@@ -122,7 +125,7 @@ class WordTimer:
 
 def _words(tokenizer: Any, tokens: list[int], result: Any, tokens_per_second: float) -> list[dict[str, Any]]:
     """faster-whisper's ``find_alignment`` for one chunk: words, their start, end and mean token probability."""
-    words, word_tokens = tokenizer.split_to_word_tokens(tokens + [tokenizer.eot])
+    words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
     if len(word_tokens) <= 1:
         return []
     boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))

@@ -27,6 +27,7 @@ def build_result(
         "attempts": job.current_attempt,
         "engine": engine,
     }
+    result_metadata.update(transcript.stages)
     if transcript.warnings:
         result_metadata["warnings"] = list(transcript.warnings)
     # When each phase began: found by the watcher, queued, started; the .result's

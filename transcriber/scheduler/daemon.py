@@ -69,7 +69,7 @@ def engine_options(config: Config) -> EngineOptions:
     return EngineOptions(
         models_dir=str(config.models.dir), cache_dir=str(config.models.cache_dir),
         allow_download=config.models.allow_download, batch_size=w.batch_size, beam_size=w.beam_size,
-        cpu_threads=w.cpu_threads, align=w.align, diarize=w.diarize, hf_token=w.hf_token.get_secret_value(),
+        cpu_threads=w.cpu_threads, hf_token=w.hf_token.get_secret_value(),
     )
 
 

@@ -129,7 +129,8 @@ def _serve_transcribe(
     try:
         report(Stage.LOADING_AUDIO, 0.0)
         # An engine that transcribes long files a window at a time gets them a window at a time.
-        clip = audio.load(Path(request.path), getattr(engine, "window_seconds", None))
+        window_for = getattr(engine, "window_for", None)
+        clip = audio.load(Path(request.path), window_for(request.settings) if window_for else None)
         if not engine.is_loaded(request.settings):
             report(Stage.LOADING_MODEL, 0.0)
             _ensure_loaded(conn, engine, request.settings)
