@@ -161,18 +161,23 @@ def test_api_request_with_wait_returns_the_real_transcript(start_api, russian: S
 def test_alignment_and_diarization_without_their_models_degrade_and_keep_the_transcript(
     tmp_path: Path, english: Speech, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Offline, neither the wav2vec2 aligner nor pyannote's pipeline can be fetched: the
-    transcript comes back with a warning for each, and a second file does not retry the
-    recognition model's load (the stages keep nothing half-loaded)."""
+    """Offline, a broken wav2vec2 folder cannot be loaded and pyannote's pipeline cannot be
+    fetched: the transcript comes back with a warning for each (words timed from the
+    cross-attention instead), and a second file does not retry the recognition model's
+    load (the stages keep nothing half-loaded)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    engine = WhisperXEngine(EngineOptions(models_dir=str(REPO / "models"), cache_dir=str(tmp_path),
-                                          align=True, diarize=True))
-    settings = TranscriptionSettings("base", "en", 0.0, "int8", "cpu")
+    models = tmp_path / "models"
+    (models / "alignment" / "en").mkdir(parents=True)  # a wav2vec2 folder with nothing in it
+    (models / "base").symlink_to(REPO / "models" / "base")
+    engine = WhisperXEngine(EngineOptions(models_dir=str(models), cache_dir=str(tmp_path)))
+    settings = TranscriptionSettings("base", "en", 0.0, "int8", "cpu", diarize=True)
     stages: list[Stage] = []
     for _ in range(2):
         transcript = engine.transcribe(load_audio(english.path), settings, lambda stage, _: stages.append(stage))
         assert word_error_rate(english.text, transcript.text) <= MAX_WER, transcript.text
         assert [w.split(":")[0] for w in transcript.warnings] == ["alignment skipped", "diarization skipped"], (
             transcript.warnings)
+        assert transcript.stages == {"word_timing": {"method": "cross_attention"}}
+        assert all(segment["words"] for segment in transcript.segments)
     assert Stage.ALIGNING in stages and Stage.DIARIZING in stages
     assert engine.loaded_models() == ["base/cpu/int8"]

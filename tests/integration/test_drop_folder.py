@@ -24,6 +24,7 @@ def test_dropped_file_becomes_result_with_the_design_schema(start_daemon, shared
     }
     assert result["settings"] == {
         "model_size": "base", "language": "ru", "temperature": 0.1, "compute_type": "int8", "device": "cpu",
+        "word_timestamps": False, "diarize": False, "min_speakers": None, "max_speakers": None,
     }
     assert result["duration_seconds"] == 0.5
     assert result["processing_start"].endswith("Z")

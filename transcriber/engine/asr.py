@@ -125,7 +125,11 @@ class WhisperXEngine:
         windows = _Windows.of(pipeline) if clip.rest is not None else None
         if clip.rest is not None and windows is None:
             samples = np.concatenate([samples, clip.rest.read_all()])  # whole after all
+        warnings: list[str] = []
         aligner = self._aligner_folder(language) if settings.word_timestamps and language else None
+        if aligner is not None:  # loaded before recognition: if it cannot be, the cross-attention times the words
+            report(Stage.ALIGNING, 0.0)
+            aligner = aligner if self._aligner.ready((str(aligner), settings.device), warnings) else None
         timed = settings.word_timestamps and aligner is None  # words from the cross-attention
         # the VAD's reports keep the progress so far (0 % before the recognition of a whole file begins)
         with _reporting_vad_batches(pipeline, lambda stage, _: report(stage, windows.percent if windows else 0.0)):
@@ -140,7 +144,6 @@ class WhisperXEngine:
                 if timer is not None:
                     output["segments"] = timer.attach(output["segments"])
         segments = [_clean_segment(s) for s in output["segments"]]
-        warnings: list[str] = []
         stages: dict[str, Any] = {}
         language = language or output["language"]
         if settings.word_timestamps and segments:

@@ -46,16 +46,23 @@ class PostStage:
     def apply(self, key: Hashable, segments: Segments, samples: np.ndarray, language: str,
               warnings: list[str]) -> Segments:
         """The segments after this stage, or unchanged (and a warning) when its model is unavailable."""
-        if key not in self._models:
-            try:
-                self._models[key] = self._load(key)
-            except UNAVAILABLE as exc:
-                message = f"{self.name} skipped: its model is not available ({type(exc).__name__}: {str(exc)[:200]})"
-                log.warning(message)
-                warnings.append(message)
-                return segments
-            log.info("Loaded the %s model for %s", self.name, key)
+        if not self.ready(key, warnings):
+            return segments
         return self._run(self._models[key], segments, samples, language)
+
+    def ready(self, key: Hashable, warnings: list[str]) -> bool:
+        """Whether the model for ``key`` is loaded (loading it now); if it cannot be, a warning says why."""
+        if key in self._models:
+            return True
+        try:
+            self._models[key] = self._load(key)
+        except UNAVAILABLE as exc:
+            message = f"{self.name} skipped: its model is not available ({type(exc).__name__}: {str(exc)[:200]})"
+            log.warning(message)
+            warnings.append(message)
+            return False
+        log.info("Loaded the %s model for %s", self.name, key)
+        return True
 
     def unload(self) -> None:
         self._models.clear()
