@@ -111,9 +111,15 @@ class FakeEngine:
                 time.sleep(SLOW_SECONDS / 10)
                 report(Stage.TRANSCRIBING, (step + 1) * 10.0)
         stem = name.rsplit(".", 1)[0]
-        segment = {"start": 0.0, "end": round(clip.seconds, 3), "text": stem}
+        segments = [{"start": 0.0, "end": round(clip.seconds, 3), "text": stem}]
+        if settings.diarize:  # two speakers: the first half of the name's words, then the rest
+            words = stem.split()
+            half, middle = max(len(words) // 2, 1), round(clip.seconds / 2, 3)
+            segments = [{"start": 0.0, "end": middle, "text": " ".join(words[:half]), "speaker": "SPEAKER_00"},
+                        {"start": middle, "end": round(clip.seconds, 3), "text": " ".join(words[half:]),
+                         "speaker": "SPEAKER_01"}]
         return Transcript(
-            text=stem, language=settings.language, segments=[segment], model=settings.model_size, confidence=0.9,
+            text=stem, language=settings.language, segments=segments, model=settings.model_size, confidence=0.9,
         )
 
 

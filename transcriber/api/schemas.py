@@ -181,6 +181,7 @@ class TaskSummary(BaseModel):
     finished_at: datetime | None = None
     audio_duration: float | None = None
     processing_time: float | None = None
+    speakers: list[str] = []  # its transcript's speakers, when diarized
 
 
 class TaskPage(BaseModel):
@@ -194,6 +195,7 @@ class SegmentHit(BaseModel):
     start: float | None = None
     end: float | None = None
     text: str | None = None
+    speaker: str | None = None
 
 
 class SearchHit(BaseModel):

@@ -6,6 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def speaker_summary(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``transcription.speakers``: each speaker's talk time, words and segments, in order of first appearance."""
+    summary: dict[str, dict[str, Any]] = {}
+    for segment in segments:
+        speaker = segment.get("speaker")
+        if speaker is None:
+            continue
+        entry = summary.setdefault(speaker, {"id": speaker, "talk_seconds": 0.0, "words": 0, "segments": 0})
+        entry["talk_seconds"] += max(float(segment["end"]) - float(segment["start"]), 0.0)
+        entry["words"] += len(segment.get("words") or [])
+        entry["segments"] += 1
+    return [{**entry, "talk_seconds": round(entry["talk_seconds"], 3)} for entry in summary.values()]
+
+
 @dataclass(frozen=True)
 class Transcript:
     """Text, language and segments (``start``, ``end``, ``text``) of one file."""

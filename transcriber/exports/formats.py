@@ -31,7 +31,21 @@ def render_file(result: dict[str, Any], fmt: str, json_indent: int | None = 2) -
 
 
 def _text(segments: Segments, text: str) -> str:
-    return text.strip() + "\n" if text.strip() else ""
+    """The text; diarized, one paragraph per speaker turn: ``SPEAKER_00: …``."""
+    if not _diarized(segments):
+        return text.strip() + "\n" if text.strip() else ""
+    turns: list[tuple[str, list[str]]] = []
+    for segment in segments:
+        speaker, words = str(segment.get("speaker") or "?"), " ".join(str(segment.get("text", "")).split())
+        if turns and turns[-1][0] == speaker:
+            turns[-1][1].append(words)
+        else:
+            turns.append((speaker, [words]))
+    return "".join(f"{speaker}: {' '.join(parts)}\n" for speaker, parts in turns)
+
+
+def _diarized(segments: Segments) -> bool:
+    return any(segment.get("speaker") for segment in segments)
 
 
 def _srt(segments: Segments, _text_: str) -> str:
@@ -43,20 +57,33 @@ def _srt(segments: Segments, _text_: str) -> str:
 
 
 def _vtt(segments: Segments, _text_: str) -> str:
-    blocks = [f"{_clock(s['start'], '.')} --> {_clock(s['end'], '.')}\n{_line(s)}\n" for s in segments]
+    blocks = [f"{_clock(s['start'], '.')} --> {_clock(s['end'], '.')}\n{_voiced(s)}\n" for s in segments]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
 def _tsv(segments: Segments, _text_: str) -> str:
-    """Whisper's TSV: start and end in integer milliseconds, then the text."""
-    rows = ["start\tend\ttext"]
-    rows += [f"{round(s['start'] * 1000)}\t{round(s['end'] * 1000)}\t{_line(s).replace(chr(9), ' ')}"
-             for s in segments]
+    """Whisper's TSV: start and end in integer milliseconds, then the text (diarized: the speaker before it)."""
+    diarized = _diarized(segments)
+    rows = ["start\tend\tspeaker\ttext" if diarized else "start\tend\ttext"]
+    for s in segments:
+        speaker = f"{s.get('speaker') or ''}\t" if diarized else ""
+        rows.append(f"{round(s['start'] * 1000)}\t{round(s['end'] * 1000)}\t{speaker}{_plain(s)}")
     return "\n".join(rows) + "\n"
 
 
+def _plain(segment: dict[str, Any]) -> str:
+    return " ".join(str(segment.get("text", "")).split())
+
+
+def _voiced(segment: dict[str, Any]) -> str:
+    """WebVTT's voice tag: ``<v SPEAKER_00>text`` (``<``, ``>`` and ``&`` escaped in the text)."""
+    text = _plain(segment).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    speaker = segment.get("speaker")
+    return f"<v {speaker}>{text}" if speaker else text
+
+
 def _line(segment: dict[str, Any]) -> str:
-    text = " ".join(str(segment.get("text", "")).split())
+    text = _plain(segment)
     speaker = segment.get("speaker")
     return f"[{speaker}] {text}" if speaker else text
 

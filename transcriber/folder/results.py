@@ -7,7 +7,7 @@ from importlib import metadata
 from typing import Any
 
 from transcriber.domain.job import Job
-from transcriber.domain.transcript import Transcript
+from transcriber.domain.transcript import Transcript, speaker_summary
 from transcriber.folder.sidecars import format_time
 from transcriber.folder.stability import Signature
 
@@ -41,6 +41,14 @@ def build_result(
         # window looked complete and was transcribed half; when the file changes
         # after that, the watcher sees it no longer matches and transcribes it again.
         result_metadata["audio_file"] = {"size_bytes": audio.size, "mtime_ns": audio.mtime_ns}
+    transcription: dict[str, Any] = {
+        "text": transcript.text,
+        "language": transcript.language,
+        "segments": transcript.segments,
+    }
+    speakers = speaker_summary(transcript.segments)
+    if speakers:
+        transcription["speakers"] = speakers
     return {
         "task_id": job.task_id,
         "filename": job.filename,
@@ -49,11 +57,7 @@ def build_result(
         "duration_seconds": duration_seconds,
         "processing_time_seconds": round((finished - started).total_seconds(), 3),
         "settings": settings,
-        "transcription": {
-            "text": transcript.text,
-            "language": transcript.language,
-            "segments": transcript.segments,
-        },
+        "transcription": transcription,
         "metadata": result_metadata,
     }
 

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from transcriber.domain.task_filter import TaskFilter
 from transcriber.errors import DatabaseUnavailable
 
 log = logging.getLogger("Database")
@@ -67,6 +68,7 @@ class TranscriptionRow:
     confidence: float | None
     word_count: int
     model: str | None
+    speakers: list[dict[str, Any]] = field(default_factory=list)  # transcription.speakers
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class EventRow:
     status: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+
+# What GET /tasks lists besides the task's row, from its transcript (queries.sql, list_tasks).
+LISTED_FROM_TRANSCRIPT = ("speakers",)
 
 # queries.sql's placeholders name a row by these prefixes: {task_columns}, {event_values}, ...
 ROW_TYPES: dict[str, type] = {"task": TaskRow, "transcription": TranscriptionRow, "event": EventRow}
@@ -232,16 +237,18 @@ class Database:
         rows = self._fetch(QUERIES["task_versions"])
         return {row["task_id"]: (row["filename"], row["status"], row["version"]) for row in rows}
 
-    def list_tasks(self, status: str | None, since: datetime | None, until: datetime | None,
-                   limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-        """GET /tasks: the total that matches and one page, as dicts of :func:`listed_columns`."""
-        params = {"status": status or None, "since": since, "until": until, "limit": limit, "offset": offset}
+    def list_tasks(self, where: TaskFilter, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        """GET /tasks: the total that matches and one page, as dicts of :func:`listed_columns`
+        and the ids of the transcript's speakers (``speakers``)."""
+        params = {**where.params(), "limit": limit, "offset": offset}
         total = self._fetch(QUERIES["count_tasks"], params)[0]["n"]
         rows = self._fetch(QUERIES["list_tasks"], params)
         return total, rows
 
-    def search(self, query: str, limit: int, offset: int) -> list[dict[str, Any]]:
-        return self._fetch(QUERIES["search"], {"q": query, "limit": limit, "offset": offset})
+    def search(self, query: str, limit: int, offset: int, speaker: str | None = None) -> list[dict[str, Any]]:
+        """GET /search; with ``speaker``, only transcripts and segments where that speaker says it."""
+        return self._fetch(QUERIES["search"], {"q": query, "limit": limit, "offset": offset,
+                                               "speaker": speaker or None})
 
     def _fetch(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
         try:

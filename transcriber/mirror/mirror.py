@@ -295,7 +295,7 @@ def rows_from_result(document: dict[str, Any], version: int) -> tuple[TaskRow, T
         task_id=document["task_id"], language=transcription.get("language"), text=text,
         segments=transcription.get("segments") or [], confidence=metadata.get("confidence"),
         word_count=int(metadata.get("word_count") or len(text.split())),
-        model=(metadata.get("engine") or {}).get("model"),
+        model=(metadata.get("engine") or {}).get("model"), speakers=transcription.get("speakers") or [],
     )
 
 

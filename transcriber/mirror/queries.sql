@@ -84,6 +84,12 @@ SELECT task_id, filename, status, version FROM tasks WHERE status <> 'deleted'
 (%(status)s::text IS NULL OR status = %(status)s)
     AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
     AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
+    AND (%(speaker)s::text IS NULL OR EXISTS (
+        SELECT 1 FROM transcriptions tr WHERE tr.task_id = tasks.task_id
+            AND tr.speakers @> jsonb_build_array(jsonb_build_object('id', %(speaker)s::text))))
+    AND (%(speakers)s::integer IS NULL OR EXISTS (
+        SELECT 1 FROM transcriptions tr WHERE tr.task_id = tasks.task_id
+            AND jsonb_array_length(tr.speakers) = %(speakers)s))
 
 -- count_tasks --
 -- GET /tasks' total
@@ -91,7 +97,9 @@ SELECT count(*) AS n FROM tasks WHERE {task_filter}
 
 -- list_tasks --
 -- One page of GET /tasks, newest first
-SELECT {task_listed}
+SELECT {task_listed},
+       COALESCE((SELECT jsonb_agg(s->>'id') FROM transcriptions tr, jsonb_array_elements(tr.speakers) AS s
+                 WHERE tr.task_id = tasks.task_id), '[]'::jsonb) AS speakers
 FROM tasks
 WHERE {task_filter}
 ORDER BY created_at DESC NULLS LAST, task_id
@@ -107,11 +115,17 @@ SELECT t.task_id, t.filename, t.status, t.finished_at, tr.language,
        ts_headline('russian', tr.text, query.q, 'MaxFragments=2, MaxWords=20, MinWords=5') AS snippet,
        ts_rank(tr.search, query.q) AS rank,
        COALESCE((
-           SELECT jsonb_agg(jsonb_build_object('start', s->'start', 'end', s->'end', 'text', s->'text'))
+           SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                      'start', s->'start', 'end', s->'end', 'text', s->'text', 'speaker', s->'speaker')))
            FROM jsonb_array_elements(tr.segments) AS s
            WHERE (to_tsvector('russian', s->>'text') || to_tsvector('english', s->>'text')) @@ query.q
+             AND (%(speaker)s::text IS NULL OR s->>'speaker' = %(speaker)s)
        ), '[]'::jsonb) AS segments
 FROM transcriptions tr JOIN tasks t USING (task_id), query
 WHERE tr.search @@ query.q AND t.status <> 'deleted'
+  AND (%(speaker)s::text IS NULL OR EXISTS (
+      SELECT 1 FROM jsonb_array_elements(tr.segments) AS s
+      WHERE s->>'speaker' = %(speaker)s
+        AND (to_tsvector('russian', s->>'text') || to_tsvector('english', s->>'text')) @@ query.q))
 ORDER BY rank DESC, t.finished_at DESC NULLS LAST
 LIMIT %(limit)s OFFSET %(offset)s

@@ -29,6 +29,7 @@ from transcriber.domain.job import (
 from transcriber.domain.recovery import Action, recover
 from transcriber.domain.retry import RetryPolicy
 from transcriber.domain.settings import TranscriptionSettings
+from transcriber.domain.task_filter import TaskFilter
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.base import EngineFactory, EngineOptions
 from transcriber.engine.capabilities import host_capabilities
@@ -70,6 +71,7 @@ def engine_options(config: Config) -> EngineOptions:
         models_dir=str(config.models.dir), cache_dir=str(config.models.cache_dir),
         allow_download=config.models.allow_download, batch_size=w.batch_size, beam_size=w.beam_size,
         cpu_threads=w.cpu_threads, hf_token=w.hf_token.get_secret_value(),
+        diarization_backend=config.diarization.backend, pyannote_pipeline=config.diarization.pyannote_pipeline,
     )
 
 
@@ -321,14 +323,13 @@ class Daemon:
             raise UnsupportedSettingError("model_size", exc.message, tuple(installed_models(models.dir))) from exc
         host_capabilities().check(settings)
 
-    def list_tasks(self, status: str | None, since: datetime | None, until: datetime | None,
-                   limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    def list_tasks(self, where: TaskFilter, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         """The mirror's tasks; DatabaseUnavailable when it is off or cannot be reached."""
-        return self._database().list_tasks(status, since, until, limit, offset)
+        return self._database().list_tasks(where, limit, offset)
 
-    def search(self, query: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int, offset: int, speaker: str | None = None) -> list[dict[str, Any]]:
         """Full-text search of the mirrored transcripts; DatabaseUnavailable as for ``list_tasks``."""
-        return self._database().search(query, limit, offset)
+        return self._database().search(query, limit, offset, speaker)
 
     def _database(self) -> Database:
         if self.mirror is None:

@@ -11,9 +11,12 @@ from fastapi import APIRouter, Query
 from transcriber.api.context import ERRORS, ApiContext
 from transcriber.api.schemas import ErrorResponse, SearchResults, TaskPage
 from transcriber.api.service import ApiError
+from transcriber.domain.settings import SPEAKER_HINTS
+from transcriber.domain.task_filter import TaskFilter
 from transcriber.errors import DatabaseUnavailable, ErrorCode, MirrorDisabled
 
 T = TypeVar("T")
+SPEAKER_PATTERN = r"^[\w .-]+$"  # a speaker id (SPEAKER_00), letters, digits, spaces, dots and dashes
 _RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": ErrorResponse}, **ERRORS}
 
 
@@ -26,21 +29,28 @@ def router(context: ApiContext) -> APIRouter:
         status: Annotated[str | None, Query(max_length=32, examples=["completed"])] = None,
         since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
         until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+        speaker: Annotated[str | None, Query(max_length=64, pattern=SPEAKER_PATTERN, examples=["SPEAKER_01"],
+                                             description="one of its transcript's speakers")] = None,
+        speakers: Annotated[int | None, Query(ge=0, le=SPEAKER_HINTS[1],
+                                              description="how many speakers its transcript has")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> dict[str, Any]:
-        total, rows = _from_mirror(lambda: daemon.list_tasks(status, since, until, limit, offset))
+        where = TaskFilter(status=status, since=since, until=until, speaker=speaker, speakers=speakers)
+        total, rows = _from_mirror(lambda: daemon.list_tasks(where, limit, offset))
         return {"total": total, "limit": limit, "offset": offset, "tasks": rows}
 
     @routes.get("/search", response_model=SearchResults, responses=_RESPONSES)
     def search(
         q: Annotated[str, Query(min_length=1, max_length=500, examples=["заказ"])],
+        speaker: Annotated[str | None, Query(max_length=64, pattern=SPEAKER_PATTERN, examples=["SPEAKER_00"],
+                                             description="only what this speaker said")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> dict[str, Any]:
         if not q.strip() or not q.isprintable():
             raise ApiError(422, ErrorCode.INVALID_REQUEST, "q: give some words to search for")
-        rows = _from_mirror(lambda: daemon.search(q, limit, offset))
+        rows = _from_mirror(lambda: daemon.search(q, limit, offset, speaker))
         return {"query": q, "limit": limit, "offset": offset, "results": rows}
 
     return routes

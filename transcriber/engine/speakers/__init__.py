@@ -1,0 +1,1 @@
+"""Speaker diarization offline: CAM++ embeddings of the words' speech, clustered (diarizer.py)."""

@@ -1,0 +1,123 @@
+"""Speaker embeddings of short windows of speech (CAM++, engine/speakers/campplus.py).
+
+The speech is where the words are: each segment's words, split where they
+pause for ``JOIN_GAP``, make a region, and a region is covered by windows
+of ``WINDOW`` seconds every ``STEP`` (one window of its own length when it is
+shorter, at least ``MIN_WINDOW``).  Windows never cross a segment's edge, and
+segments end at sentences, so a window rarely hears two people.  Each window
+becomes an 80-bin Kaldi fbank, mean-normalised over time, and a 192-value
+embedding, L2-normalised (3D-Speaker's own recipe for these weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transcriber.engine.audio import SAMPLE_RATE
+
+WINDOW = 1.5  # seconds
+STEP = 0.75
+MIN_WINDOW = 0.4
+JOIN_GAP = 0.5  # words closer than this are one stretch of speech
+BATCH = 64  # windows embedded at once
+EMBEDDING_SIZE = 192
+FBANK_BINS = 80
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+    region: int  # the stretch of speech it belongs to
+
+    @property
+    def middle(self) -> float:
+        return (self.start + self.end) / 2
+
+
+def speech_regions(segments: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Stretches of speech: each segment's words, split at pauses of ``JOIN_GAP`` (its span without words)."""
+    regions: list[tuple[float, float]] = []
+    for segment in segments:
+        words = [w for w in segment.get("words") or [] if w.get("end", 0) > w.get("start", 0)]
+        if not words:
+            if segment["end"] > segment["start"]:
+                regions.append((float(segment["start"]), float(segment["end"])))
+            continue
+        start, end = words[0]["start"], words[0]["end"]
+        for word in words[1:]:
+            if word["start"] - end >= JOIN_GAP:
+                regions.append((start, end))
+                start = word["start"]
+            end = max(end, word["end"])
+        regions.append((start, end))
+    return regions
+
+
+def windows_of(regions: list[tuple[float, float]], duration: float) -> list[Window]:
+    windows: list[Window] = []
+    for index, (start, end) in enumerate(regions):
+        if end - start <= WINDOW:
+            pad = max(MIN_WINDOW - (end - start), 0.0) / 2
+            windows.append(Window(max(start - pad, 0.0), min(end + pad, duration), index))
+            continue
+        count = int(np.ceil((end - start - WINDOW) / STEP)) + 1
+        last = end - WINDOW
+        windows += [Window(min(start + n * STEP, last), min(start + n * STEP, last) + WINDOW, index)
+                    for n in range(count)]
+    return windows
+
+
+class SpeakerEmbedder:
+    """The CAM++ network with its weights, on a device; loaded once per worker."""
+
+    def __init__(self, weights: Path, device: str) -> None:
+        import torch
+
+        from transcriber.engine.speakers.campplus import CAMPPlus
+
+        self.device = device
+        self.model = CAMPPlus(feat_dim=FBANK_BINS, embedding_size=EMBEDDING_SIZE)
+        self.model.load_state_dict(torch.load(str(weights), map_location=device, weights_only=True))
+        self.model.to(device).eval()
+
+    def embed(self, samples: np.ndarray, windows: list[Window],
+              progress: Callable[[float], None] = lambda _: None) -> np.ndarray:
+        """One L2-normalised embedding per window, in order (float32, ``len(windows)`` × 192)."""
+        import torch
+        import torchaudio.compliance.kaldi as kaldi
+
+        result = np.zeros((len(windows), EMBEDDING_SIZE), np.float32)
+        by_length: dict[int, list[int]] = {}
+        cuts = []
+        for index, window in enumerate(windows):
+            first, last = round(window.start * SAMPLE_RATE), round(window.end * SAMPLE_RATE)
+            cuts.append((first, min(last, samples.size)))
+            by_length.setdefault(cuts[-1][1] - cuts[-1][0], []).append(index)
+        done = 0
+        with torch.inference_mode():
+            for length, indices in sorted(by_length.items()):
+                if length < 400:  # shorter than one fbank frame (25 ms): left at zero, assigned by its neighbours
+                    done += len(indices)
+                    continue
+                for batch in range(0, len(indices), BATCH):
+                    chosen = indices[batch:batch + BATCH]
+                    features = torch.stack([self._fbank(kaldi, torch, samples[cuts[i][0]:cuts[i][1]])
+                                            for i in chosen])
+                    embedded = self.model(features.to(self.device)).float().cpu().numpy()
+                    norms = np.linalg.norm(embedded, axis=1, keepdims=True)
+                    result[chosen] = embedded / np.maximum(norms, 1e-8)
+                    done += len(chosen)
+                    progress(100.0 * done / len(windows))
+        return result
+
+    @staticmethod
+    def _fbank(kaldi: Any, torch: Any, piece: np.ndarray) -> Any:
+        wave = torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32)).unsqueeze(0)
+        feature = kaldi.fbank(wave, num_mel_bins=FBANK_BINS, sample_frequency=SAMPLE_RATE, dither=0.0)
+        return feature - feature.mean(dim=0, keepdim=True)
