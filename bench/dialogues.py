@@ -63,6 +63,7 @@ class Voice:
     pitch: int = 0
     tempo: float = 1.0
     words_per_minute: int = 160
+    gap: int = 0  # espeak-ng's pause between words (-g, 10 ms units): Russian is recognised far better with some
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ SET: dict[str, Script] = {
     s.name: s
     for s in [
         script("en-two", "en", {"A": Voice("en-us+f2", pitch=100), "B": Voice("en-gb+m3", pitch=-150)}, EN_TWO, 1),
-        script("ru-two", "ru", {"A": Voice("ru+f3", pitch=100), "B": Voice("ru+m2", pitch=-100)}, RU_TWO, 2),
+        script("ru-two", "ru", {"A": Voice("ru+f5", words_per_minute=150, gap=3),
+                                "B": Voice("ru+m6", pitch=-100, words_per_minute=150, gap=3)}, RU_TWO, 2),
         script("phone-8k", "en", {"A": Voice("en-us+m7", pitch=-100), "B": Voice("en+f4", pitch=50, tempo=1.05)},
                PHONE, 3, phone=True),
         script("en-three", "en",
@@ -219,7 +221,8 @@ SET: dict[str, Script] = {
         script("interjection", "en", {"A": Voice("en-gb+m1", pitch=-50), "B": Voice("en-us+f3", pitch=100)},
                INTERJECTION, 5),
         script("ru-same-gender", "ru",
-               {"A": Voice("ru+m2", pitch=-150, tempo=0.95), "B": Voice("ru+m6", pitch=120, tempo=1.05)}, RU_SAME, 6),
+               {"A": Voice("ru+m6", pitch=-150, tempo=0.95, words_per_minute=150, gap=3),
+                "B": Voice("ru", pitch=100, tempo=1.05, words_per_minute=150, gap=3)}, RU_SAME, 6),
         script("en-monologue", "en", {"A": Voice("en-us+m4", pitch=-50)}, MONOLOGUE, 7),
     ]
 }
@@ -288,7 +291,8 @@ def synthesise(spec: Script, path: Path) -> list[Turn]:
 def spoken(stem: Path, voice: Voice, text: str) -> np.ndarray:
     """``text`` in ``voice``, trimmed of silence at both ends, as 16 kHz mono samples."""
     raw, done = stem.with_suffix(".raw.wav"), stem.with_suffix(".wav")
-    subprocess.run(["espeak-ng", "-v", voice.espeak, "-s", str(voice.words_per_minute), "-w", str(raw), text],
+    subprocess.run(["espeak-ng", "-v", voice.espeak, "-s", str(voice.words_per_minute), "-g", str(voice.gap),
+                    "-w", str(raw), text],
                    check=True)
     effects = []
     if voice.pitch:

@@ -12,6 +12,7 @@ The figures the target is about (docs/PERFORMANCE.md, memory):
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,22 @@ def _worker_rss(daemon: Daemon) -> float:
 def _restarts(daemon: Daemon) -> int:
     """Workers started after the first, as the daemon logged them."""
     return max(daemon.log.read_text(errors="replace").count("Started worker-1 ") - 1, 0)
+
+
+def run_speakers(workdir: Path, minutes: float = 60.0) -> dict[str, Any]:
+    """One recording of ``minutes`` with words and speakers (``diarize``) into a warm daemon: its peak."""
+    recording = audio.recording(workdir / "speakers" / "recording.wav", minutes)
+    daemon = Daemon(workdir / "daemon", {"whisperx": {"diarize": True}})
+    daemon.start()
+    try:
+        daemon.wait_warm()
+        started = time.perf_counter()
+        daemon.drop([recording])
+        daemon.wait_results([recording.name], timeout=6 * 3600)
+        seconds = time.perf_counter() - started
+        result = json.loads((daemon.shared / f"{recording.name}.result").read_text())
+    finally:
+        peak = daemon.stop()
+    return {"recording_minutes": minutes, "daemon_plus_worker_peak_mb": peak, "daemon_seconds": round(seconds, 1),
+            "pipeline_x": round(seconds / (minutes * 60), 4), "diarization": result["metadata"].get("diarization"),
+            "warnings": result["metadata"].get("warnings", []), "segments": len(result["transcription"]["segments"])}

@@ -15,7 +15,8 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 MERGE_GAP = 0.5  # seconds: same-speaker words closer than this make one hypothesis turn
 
 
-def score(dialogue: Dialogue, segments: list[dict[str, Any]], from_words: bool = True) -> dict[str, Any]:
+def score(dialogue: Dialogue, segments: list[dict[str, Any]], from_words: bool = True,
+          turns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """DER over the whole audio (pyannote's collar of 0.25 s, i.e. 0.125 s either side of each reference
     boundary; overlap skipped), the speaker count, and the share of words given the right speaker.
 
@@ -25,6 +26,9 @@ def score(dialogue: Dialogue, segments: list[dict[str, Any]], from_words: bool =
     Joining words across pauses under ``MERGE_GAP`` also fills a pause shorter than that between two turns of
     one speaker (false alarm beyond the collar: 0.012 on en-monologue scored against its own turns).
 
+    With ``turns`` (``transcription.turns``: who spoke when, by the speech detector's speech), the
+    hypothesis is those turns instead: what the diarization found, whatever the recognition made of it.
+
     ``words_right`` maps hypothesis labels to reference ones by the metric's optimal mapping and judges each
     word at its midpoint; words whose midpoint lies outside every reference turn are left out, words without
     a speaker count as wrong.  ``der`` can pass 1 when the hypothesis has much false alarm.
@@ -32,7 +36,7 @@ def score(dialogue: Dialogue, segments: list[dict[str, Any]], from_words: bool =
     reference = Annotation(uri=dialogue.name)
     for turn in dialogue.turns:
         reference[Segment(turn.start, turn.end)] = turn.speaker
-    hypothesis = hypothesis_of(segments, from_words)
+    hypothesis = hypothesis_of(segments, from_words) if turns is None else turns_annotation(turns)
     metric = DiarizationErrorRate(collar=0.25, skip_overlap=True)
     uem = Timeline([Segment(0.0, dialogue.seconds)])
     der = float(metric(reference, hypothesis, uem=uem))
@@ -52,6 +56,14 @@ def score(dialogue: Dialogue, segments: list[dict[str, Any]], from_words: bool =
     return {"der": der, "speakers_found": len(found), "speakers_true": dialogue.speakers,
             "count_right": len(found) == dialogue.speakers, "words": judged,
             "words_right": right / judged if judged else 0.0}
+
+
+def turns_annotation(turns: list[dict[str, Any]]) -> Annotation:
+    hypothesis = Annotation()
+    for n, turn in enumerate(turns):
+        if turn["end"] > turn["start"]:
+            hypothesis[Segment(turn["start"], turn["end"]), n] = turn["speaker"]
+    return hypothesis
 
 
 def hypothesis_of(segments: list[dict[str, Any]], from_words: bool = True) -> Annotation:

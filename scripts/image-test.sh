@@ -63,7 +63,7 @@ check() {
 summary() {
     say "summary:"
     local key
-    for key in base standin_seconds build_seconds image_size healthy_seconds ready_seconds transcribe_seconds \
+    for key in base standin_seconds build_seconds image_size healthy_seconds ready_seconds transcribe_seconds speakers_seconds \
                transcript wer api_seconds stop_seconds; do
         [ -n "${timing[$key]:-}" ] && printf '[image-test]   %-20s %s\n' "$key" "${timing[$key]}"
     done
@@ -403,6 +403,27 @@ run_checks() {
     check "POST /transcribe with the token: $code, \"$text\" (WER $value, ${timing[api_seconds]} s)" "$container" \
         python3 -c "import sys; sys.exit(not ('$code' == '200' and float('$value') <= float('$MAX_WER')))"
     [ "$code" = 200 ] || sed 's/^/    /' "$work/post.json"
+
+    # Speakers, from the speaker model baked into the image: a call of two voices, diarized.
+    espeak-ng -v en-us+f2 -s 150 -w "$work/a.wav" "Good morning, this is the dispatch centre. How can I help you today?" \
+        && espeak-ng -v en-gb+m3 -s 150 -w "$work/b.wav" "There is a fire in the kitchen of my neighbour's flat, please come quickly." \
+        && sox "$work/a.wav" -r 16000 -c 1 "$work/a16.wav" pitch 100 && sox "$work/b.wav" -r 16000 -c 1 "$work/b16.wav" pitch -150 \
+        && sox "$work/a16.wav" "$work/b16.wav" "$work/a16.wav" "$work/call.wav" || die "could not make the two-voice call"
+    cp "$work/call.wav" "$shared/.call.wav.part" && mv "$shared/.call.wav.part" "$shared/call.wav"
+    started=$(now)
+    code=$(curl -s -o "$work/speakers.json" -w '%{http_code}' -m 300 -X POST "http://127.0.0.1:$port/transcribe" \
+        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d '{"filename": "call.wav", "language": "en", "diarize": true, "wait": 280}')
+    timing[speakers_seconds]=$(since "$started")
+    check "POST /transcribe with diarize: $code, two speakers by campplus, A-B-A turns (${timing[speakers_seconds]} s)" "$container" \
+        python3 -c "
+import json, sys
+result = json.load(open(sys.argv[1]))['result']
+turns = [t['speaker'] for t in result['transcription']['turns']]
+sys.exit(not (result['metadata']['diarization']['backend'] == 'campplus'
+              and [s['id'] for s in result['transcription']['speakers']] == ['SPEAKER_00', 'SPEAKER_01']
+              and turns == ['SPEAKER_00', 'SPEAKER_01', 'SPEAKER_00']))" "$work/speakers.json"
+    [ "$code" = 200 ] || sed 's/^/    /' "$work/speakers.json"
 
     check "the workers are up (/health healthy, every worker idle or busy)" "$container" \
         python3 -c "

@@ -11,6 +11,7 @@ import pytest
 
 from transcriber.domain.job import Stage
 from transcriber.engine.stages import PostStage, Segments
+from transcriber.errors import ModelError
 
 SEGMENTS: Segments = [{"start": 0.0, "end": 1.0, "text": "hello"}]
 SAMPLES = np.zeros(16_000, np.float32)
@@ -54,11 +55,12 @@ def test_a_model_is_loaded_once_per_key_and_kept_until_unloaded() -> None:
 
 @pytest.mark.parametrize("unavailable", [FileNotFoundError("no pyannote model in models/"),
                                          ValueError("no default align-model for language: xx"),
-                                         ImportError("No module named 'pyannote'")])
+                                         ImportError("No module named 'pyannote'"),
+                                         ModelError("the speaker model is not installed")])
 def test_an_unavailable_model_skips_the_stage_with_a_warning(unavailable: Exception) -> None:
     warnings: list[str] = []
     out = stage(Recorder(fail_load=unavailable)).apply("cpu", SEGMENTS, SAMPLES, "en", warnings)
-    assert out == SEGMENTS
+    assert out is None
     assert len(warnings) == 1 and warnings[0].startswith("diarization skipped: its model is not available")
     assert type(unavailable).__name__ in warnings[0]
 

@@ -34,3 +34,5 @@ class Transcript:
     # How the stages after recognition ran, recorded in the result's metadata under
     # their names: {"word_timing": {"method": "cross_attention"}}.
     stages: dict[str, Any] = field(default_factory=dict)
+    # Diarized: who spoke when, [{"start", "end", "speaker"}], by the speech detector's speech.
+    turns: list[dict[str, Any]] = field(default_factory=list)

@@ -30,7 +30,7 @@ from transcriber.engine.base import EngineOptions, ProgressReporter
 from transcriber.engine.model_files import SPEAKER_WEIGHTS, resolve_model, speaker_weights
 from transcriber.engine.speakers.assign import split_at_speakers
 from transcriber.engine.speakers.diarizer import BACKEND as CAMPPLUS
-from transcriber.engine.speakers.diarizer import Hints, SpeakerDiarizer
+from transcriber.engine.speakers.diarizer import Diarized, Hints, SpeakerDiarizer
 from transcriber.engine.stages import PostStage, Segments
 from transcriber.engine.words import METHOD as CROSS_ATTENTION
 from transcriber.engine.words import WordTimer, split_at_sentences
@@ -134,12 +134,14 @@ class WhisperXEngine:
             report(Stage.ALIGNING, 0.0)
             aligner = aligner if self._aligner.ready((str(aligner), settings.device), warnings) else None
         timed = settings.word_timestamps and aligner is None  # words from the cross-attention
+        speech = _Speech(pipeline if settings.diarize and windows is None else None)
+        turns: list[dict[str, Any]] = []
         # the VAD's reports keep the progress so far (0 % before the recognition of a whole file begins)
         with _reporting_vad_batches(pipeline, lambda stage, _: report(stage, windows.percent if windows else 0.0)):
             if windows is not None:
                 output = windows.transcribe(clip, language, self.options.batch_size, report, timed)
             else:
-                with timing(pipeline, timed) as timer:
+                with timing(pipeline, timed) as timer, speech.heard():
                     output = pipeline.transcribe(
                         samples, batch_size=self.options.batch_size, language=language,
                         progress_callback=lambda percent: report(Stage.TRANSCRIBING, percent),
@@ -154,7 +156,7 @@ class WhisperXEngine:
             if aligner is not None:
                 report(Stage.ALIGNING, 0.0)
                 aligned = self._aligner.apply((str(aligner), settings.device), segments, samples, language, warnings)
-                method, segments = ("wav2vec2", aligned) if aligned is not segments else (method, segments)
+                method, segments = ("wav2vec2", aligned) if aligned is not None else (method, segments)
             stages["word_timing"] = {"method": method}
             segments = split_at_sentences(segments, language)
         if settings.diarize and segments:
@@ -163,10 +165,10 @@ class WhisperXEngine:
             diarized = self._diarizer.apply(
                 key, segments, samples, language, warnings,
                 hints=Hints(settings.min_speakers, settings.max_speakers),
-                progress=lambda percent: report(Stage.DIARIZING, round(percent, 1)),
+                progress=lambda percent: report(Stage.DIARIZING, round(percent, 1)), speech=speech.regions,
             )
-            if diarized is not segments:
-                segments = diarized
+            if diarized is not None:
+                segments, turns = diarized.segments, diarized.turns
                 stages["diarization"] = {
                     "backend": key[0], "speakers_found": len({s["speaker"] for s in segments if "speaker" in s}),
                     "seconds": round(time.monotonic() - started, 3),
@@ -175,7 +177,7 @@ class WhisperXEngine:
             text=" ".join(s["text"] for s in segments if s["text"]).strip(),
             language=output["language"], segments=segments, model=settings.model_size,
             language_probability=probability, confidence=_confidence(output["segments"]),
-            warnings=tuple(warnings), stages=stages,
+            warnings=tuple(warnings), stages=stages, turns=turns,
         )
 
     def _load_pipeline(self, settings: TranscriptionSettings) -> Any:
@@ -251,6 +253,46 @@ class WhisperXEngine:
         # unless the local pipeline folder has it (docs/CONFIGURATION.md, diarization).
         return DiarizationPipeline(model_name=self.options.pyannote_pipeline or None,
                                    token=self.options.hf_token or None, device=device)
+
+
+class _Speech:
+    """The speech WhisperX's voice-activity detector hears in one ``transcribe`` call, kept for
+    diarization (engine/speakers/): its frame scores, binarised as WhisperX does (``regions``, seconds)."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline  # None: nothing to hear
+        self.regions: list[tuple[float, float]] | None = None  # None: not heard (diarization uses the words)
+
+    @contextmanager
+    def heard(self) -> Iterator[None]:
+        vad: Any = getattr(self.pipeline, "vad_model", None)
+        detect = getattr(vad, "vad_pipeline", None)
+        if detect is None:
+            yield
+            return
+
+        def detect_and_keep(audio: Any) -> Any:
+            scores = detect(audio)
+            self.regions = self._binarised(scores)
+            return scores
+
+        vad.vad_pipeline = detect_and_keep
+        try:
+            yield
+        finally:
+            vad.vad_pipeline = detect
+
+    def _binarised(self, scores: Any) -> list[tuple[float, float]] | None:
+        try:
+            from whisperx.vads.pyannote import Binarize
+
+            params = self.pipeline._vad_params
+            active = Binarize(onset=params["vad_onset"], offset=params["vad_offset"],
+                              min_duration_on=0.1, min_duration_off=0.1)(scores)
+            return [(float(segment.start), float(segment.end)) for segment in active.itersegments()]
+        except (AttributeError, ImportError, KeyError, TypeError) as exc:
+            log.warning("WhisperX's VAD has changed shape (%s); speakers are found in the words' speech", exc)
+            return None
 
 
 def _vad_inference(pipeline: Any) -> Any | None:
@@ -543,14 +585,16 @@ def _align(aligner: Any, segments: Segments, samples: np.ndarray, _language: str
 
 
 def _diarize(diarizer: Any, segments: Segments, samples: np.ndarray, language: str, hints: Hints,
-             progress: Callable[[float], None]) -> Segments:
+             progress: Callable[[float], None], speech: list[tuple[float, float]] | None) -> Diarized:
     if isinstance(diarizer, SpeakerDiarizer):
-        return diarizer(samples, segments, language, hints, progress)
+        return diarizer(samples, segments, language, hints, progress, speech)
     import whisperx
 
-    turns = diarizer(samples, min_speakers=hints.min_speakers, max_speakers=hints.max_speakers)
-    assigned = whisperx.assign_word_speakers(turns, {"segments": segments})
-    return split_at_speakers([_clean_segment(s) for s in assigned["segments"]], language)
+    found = diarizer(samples, min_speakers=hints.min_speakers, max_speakers=hints.max_speakers)
+    assigned = whisperx.assign_word_speakers(found, {"segments": segments})
+    turns = [{"start": round(float(row.start), 3), "end": round(float(row.end), 3), "speaker": row.speaker}
+             for row in found.itertuples()]
+    return Diarized(split_at_speakers([_clean_segment(s) for s in assigned["segments"]], language), turns)
 
 
 def _clean_segment(segment: dict[str, Any]) -> dict[str, Any]:

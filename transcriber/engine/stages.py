@@ -32,10 +32,10 @@ UNAVAILABLE = (OSError, ValueError, ImportError, ModelError)
 
 class PostStage:
     """One stage after recognition: ``load(key)`` builds its model for ``key``;
-    ``run(model, segments, samples, language, **options)`` returns the new segments."""
+    ``run(model, segments, samples, language, **options)`` returns what the stage made of them."""
 
     def __init__(self, name: str, stage: Stage, load: Callable[[Hashable], Any],
-                 run: Callable[..., Segments]) -> None:
+                 run: Callable[..., Any]) -> None:
         self.name = name  # in warnings: "alignment", "diarization"
         self.stage = stage  # the progress stage reported while it runs
         self._load = load
@@ -46,10 +46,10 @@ class PostStage:
         return list(self._models)
 
     def apply(self, key: Hashable, segments: Segments, samples: np.ndarray, language: str,
-              warnings: list[str], **options: Any) -> Segments:
-        """The segments after this stage, or unchanged (and a warning) when its model is unavailable."""
+              warnings: list[str], **options: Any) -> Any | None:
+        """What the stage's ``run`` returns, or None (and a warning) when its model is unavailable."""
         if not self.ready(key, warnings):
-            return segments
+            return None
         return self._run(self._models[key], segments, samples, language, **options)
 
     def ready(self, key: Hashable, warnings: list[str]) -> bool:
@@ -59,7 +59,7 @@ class PostStage:
         try:
             self._models[key] = self._load(key)
         except UNAVAILABLE as exc:
-            message = f"{self.name} skipped: its model is not available ({type(exc).__name__}: {str(exc)[:200]})"
+            message = f"{self.name} skipped: its model is not available ({type(exc).__name__}: {str(exc)[:400]})"
             log.warning(message)
             warnings.append(message)
             return False

@@ -49,6 +49,7 @@ def build_result(
     speakers = speaker_summary(transcript.segments)
     if speakers:
         transcription["speakers"] = speakers
+        transcription["turns"] = transcript.turns
     return {
         "task_id": job.task_id,
         "filename": job.filename,

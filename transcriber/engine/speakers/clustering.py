@@ -47,7 +47,7 @@ def _agglomerate(embeddings: np.ndarray, threshold: float, min_speakers: int | N
     del distances
     labels = fcluster(tree, t=threshold, criterion="distance")
     found = len(np.unique(labels))
-    wanted = min(max(found, min_speakers or 1), max_speakers or found, count)
+    wanted = min(max(found, min_speakers or 1), max_speakers or count, count)
     if wanted != found:
         labels = fcluster(tree, t=wanted, criterion="maxclust")
     return _renumber(labels)

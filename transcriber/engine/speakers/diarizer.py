@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from transcriber.engine.audio import SAMPLE_RATE
-from transcriber.engine.speakers.assign import assign
-from transcriber.engine.speakers.clustering import cluster
-from transcriber.engine.speakers.embeddings import SpeakerEmbedder, speech_regions, windows_of
+from transcriber.engine.speakers.assign import assign, merged_turns, turns_of
+from transcriber.engine.speakers.clustering import THRESHOLD, cluster
+from transcriber.engine.speakers.embeddings import SpeakerEmbedder, regions_of, speech_regions, windows_of
 
 log = logging.getLogger("Engine")
 
@@ -31,20 +31,34 @@ class Hints:
     max_speakers: int | None = None
 
 
+@dataclass(frozen=True)
+class Diarized:
+    segments: list[dict[str, Any]]
+    turns: list[dict[str, Any]]  # [{start, end, speaker}]: who spoke when, by the detector's speech
+
+
 class SpeakerDiarizer:
-    def __init__(self, weights: Path, device: str) -> None:
+    def __init__(self, weights: Path, device: str, threshold: float = THRESHOLD) -> None:
         self.embedder = SpeakerEmbedder(weights, device)
+        self.threshold = threshold  # bench/diarization.py tunes it
 
     def __call__(self, samples: np.ndarray, segments: list[dict[str, Any]], language: str | None, hints: Hints,
-                 progress: Callable[[float], None] = lambda _: None) -> list[dict[str, Any]]:
-        windows = windows_of(speech_regions(segments), samples.size / SAMPLE_RATE)
+                 progress: Callable[[float], None] = lambda _: None,
+                 speech: list[tuple[float, float]] | None = None) -> Diarized:
+        """Speakers on ``segments`` (words timed), and the speaker turns; ``speech``: the detector's
+        speech regions (seconds), or None to take the words' own."""
+        regions = regions_of(speech, segments) if speech else speech_regions(segments)
+        windows = windows_of(regions, samples.size / SAMPLE_RATE)
         if not windows:
-            return segments
+            return Diarized(segments, [])
         embeddings = self.embedder.embed(samples, windows, lambda percent: progress(0.9 * percent))
         heard = np.linalg.norm(embeddings, axis=1) > 0  # windows too short to embed take their neighbours'
-        if not heard.any():
-            return assign(segments, windows, np.zeros(len(windows), np.int64), language)
-        labels = cluster(embeddings[heard], hints.min_speakers, hints.max_speakers)
-        kept = [window for window, used in zip(windows, heard, strict=True) if used]
-        log.debug("Diarization: %d windows, %d speakers", len(kept), labels.max() + 1)
-        return assign(segments, kept, labels, language)
+        if heard.any():
+            labels = cluster(embeddings[heard], hints.min_speakers, hints.max_speakers, self.threshold)
+            windows = [window for window, used in zip(windows, heard, strict=True) if used]
+        else:
+            labels = np.zeros(len(windows), np.int64)
+        log.debug("Diarization: %d windows, %d speakers", len(windows), labels.max() + 1)
+        turns = turns_of(regions, windows, labels)
+        assigned = assign(segments, windows, labels, language, turns)
+        return Diarized(assigned, merged_turns(turns))

@@ -1,7 +1,9 @@
 """Speaker embeddings of short windows of speech (CAM++, engine/speakers/campplus.py).
 
-The speech is where the words are: each segment's words, split where they
-pause for ``JOIN_GAP``, make a region, and a region is covered by windows
+The speech is what the recognition's voice-activity detector heard
+(``speech``), cut between sentences (a speaker change is nearly always one),
+or, without it, where the words are: each segment's words, split where they
+pause for ``JOIN_GAP``.  Each such region is covered by windows
 of ``WINDOW`` seconds every ``STEP`` (one window of its own length when it is
 shorter, at least ``MIN_WINDOW``).  Windows never cross a segment's edge, and
 segments end at sentences, so a window rarely hears two people.  Each window
@@ -11,6 +13,7 @@ embedding, L2-normalised (3D-Speaker's own recipe for these weights).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +59,18 @@ def speech_regions(segments: list[dict[str, Any]]) -> list[tuple[float, float]]:
                 start = word["start"]
             end = max(end, word["end"])
         regions.append((start, end))
+    return regions
+
+
+def regions_of(speech: list[tuple[float, float]], segments: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """The detector's speech, cut in the middle of each pause between two segments (sentences) inside it."""
+    cuts = sorted((a["end"] + b["start"]) / 2 for a, b in itertools.pairwise(segments)
+                  if b["start"] >= a["end"])
+    regions: list[tuple[float, float]] = []
+    for start, end in speech:
+        inside = [cut for cut in cuts if start < cut < end]
+        edges = [start, *inside, end]
+        regions += [(a, b) for a, b in itertools.pairwise(edges) if b - a > 0.05]
     return regions
 
 
