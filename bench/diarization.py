@@ -4,8 +4,9 @@ Each dialogue is transcribed as the daemon does it (``base``, words and
 speakers, the engine's own pipeline), after one warm-up file so that model
 loading is not counted; ``diarization_x`` is the diarization stage's seconds
 over the audio's (``metadata.diarization.seconds``), ``pipeline_x`` the whole
-transcription's.  ``--sweep`` re-clusters each dialogue's words at other
-thresholds (the embeddings are the same) to show where ``THRESHOLD`` sits.
+transcription's.  ``--sweep`` re-clusters each dialogue at other floors of
+the one-speaker silhouette (the embeddings are the same) to show where
+``clustering.ONE_VOICE`` sits.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from transcriber.engine.base import EngineOptions
 from transcriber.engine.model_files import speaker_weights
 from transcriber.engine.speakers.diarizer import SpeakerDiarizer
 
-SWEEP = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)
+SWEEP = (0.15, 0.2, 0.25, 0.3, 0.35)
 
 
 def run(work: Path, sweep: bool = False) -> dict[str, Any]:
@@ -63,8 +64,8 @@ def _settings(dialogue: Dialogue) -> TranscriptionSettings:
 
 
 def _sweep(engine: WhisperXEngine, dialogues: list[Dialogue]) -> dict[str, Any]:
-    """DER mean / worst and count share per threshold; each dialogue's inputs to the diarizer (samples,
-    words, the detector's speech) recorded from one transcription and diarized again at each threshold."""
+    """DER mean / worst and count share per one-speaker floor; each dialogue's inputs to the diarizer (samples,
+    words, the detector's speech) recorded from one transcription and diarized again at each floor."""
     inputs: list[tuple[Dialogue, tuple[Any, ...], dict[str, Any]]] = []
     diarize = SpeakerDiarizer.__call__
 
@@ -81,7 +82,7 @@ def _sweep(engine: WhisperXEngine, dialogues: list[Dialogue]) -> dict[str, Any]:
     diarizer = SpeakerDiarizer(speaker_weights(REPO / "models"), "cpu")
     table = {}
     for threshold in SWEEP:
-        diarizer.threshold = threshold
+        diarizer.one_voice = threshold
         scores = [score(d, found.segments, turns=found.turns) for d, args, kwargs in inputs
                   for found in [diarizer(*args, **kwargs)]]
         table[str(threshold)] = {"der_mean": round(mean(s["der"] for s in scores), 4),

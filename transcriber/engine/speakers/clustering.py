@@ -1,80 +1,125 @@
 """Who is who: agglomerative clustering of window embeddings on cosine distance.
 
-Average linkage, cut at ``THRESHOLD`` (tuned on bench/dialogues.py's set,
-docs/PERFORMANCE.md), or at the speaker count the hints allow; clusters
-holding under ``MIN_SHARE`` of the windows are merged into their nearest
-(one cough, one short window, are not a person).  Past ``DIRECT_LIMIT``
-windows (about 19 minutes), the distances of all pairs would grow with the
-square of the length (an hour: 4,800 windows, 92 MB in float64; three hours:
-1.7 GB), so the windows are first clustered block by block, tighter, and the
-blocks' clusters, by their mean embeddings, then together: memory stays
-under ``DIRECT_LIMIT``² / 2 distances whatever the length.
+The embeddings are first centred on the recording's mean (what every window
+shares, the line, the room, the codec, is taken out) and L2-normalised
+again.  Average linkage builds the tree; each cut of it into 2 …
+``MOST_SPEAKERS`` clusters (the hints narrow that), with its clusters under
+``MIN_SHARE`` of the windows merged into their nearest (one cough is not a
+person), is scored by its silhouette: how much nearer each window is to its
+own cluster than to the next.  The cut taken is the one with the most
+speakers among those scoring within ``NEAR_BEST`` of the best; when even the
+best scores under ``ONE_VOICE``, it is one speaker.  A fixed distance
+threshold did worse on bench/dialogues.py's set (docs/PERFORMANCE.md,
+diarization): the distances between two voices differ from one recording
+to the next, their ratio to those within one voice much less.
+
+Past ``DIRECT_LIMIT`` windows (about 19 minutes), the distances of all pairs
+would grow with the square of the length (an hour: 4,800 windows, 92 MB in
+float64; three hours: 1.7 GB), so the windows are first clustered block by
+block, tightly (``BLOCK_THRESHOLD``), and then the blocks' clusters by their
+mean embeddings: memory stays under ``DIRECT_LIMIT``² distances whatever
+the length.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-THRESHOLD = 0.5  # cosine distance at which two groups of windows are two people
+ONE_VOICE = 0.25  # the best cut's mean silhouette under which the windows are one speaker's
+NEAR_BEST = 0.9  # a cut with more speakers is taken while it scores at least this share of the best
+MOST_SPEAKERS = 10
 MIN_SHARE = 0.05
 DIRECT_LIMIT = 1500
-BLOCK_THRESHOLD = 0.3  # within a block: only windows surely of one speaker are joined
+BLOCK_CLUSTERS = 30  # a block of windows is first cut into this many clusters (more than its speakers)
 
 
 def cluster(embeddings: np.ndarray, min_speakers: int | None = None, max_speakers: int | None = None,
-            threshold: float = THRESHOLD) -> np.ndarray:
-    """A cluster number per embedding (rows L2-normalised), 0 … k-1."""
+            one_voice: float = ONE_VOICE) -> np.ndarray:
+    """A cluster number per embedding (rows L2-normalised), 0 … k-1 in order of first appearance."""
     count = embeddings.shape[0]
     if count == 0:
         return np.zeros(0, np.int64)
+    centred = embeddings.astype(np.float32) - embeddings.mean(axis=0, dtype=np.float64).astype(np.float32)
+    centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-8)
     if count <= DIRECT_LIMIT:
-        labels = _agglomerate(embeddings, threshold, min_speakers, max_speakers)
-    else:
-        labels = _two_stage(embeddings, threshold, min_speakers, max_speakers)
-    return _merge_small(embeddings, labels, min_speakers or 1)
+        return _agglomerate(centred, one_voice, min_speakers, max_speakers)
+    return _two_stage(centred, one_voice, min_speakers, max_speakers)
 
 
-def _agglomerate(embeddings: np.ndarray, threshold: float, min_speakers: int | None,
-                 max_speakers: int | None) -> np.ndarray:
+def _agglomerate(embeddings: np.ndarray, one_voice: float, min_speakers: int | None,
+                 max_speakers: int | None, clusters: int | None = None,
+                 weights: np.ndarray | None = None) -> np.ndarray:
+    """The tree's best cut, small clusters merged (or, with ``clusters``, its cut into that many);
+    ``weights``: how many windows each embedding stands for (the second stage's cluster means)."""
     from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist
+    from scipy.spatial.distance import pdist, squareform
 
     count = embeddings.shape[0]
     if count == 1:
         return np.zeros(1, np.int64)
     distances = np.clip(pdist(embeddings.astype(np.float64), "cosine"), 0.0, 2.0)
     tree = linkage(distances, method="average")
+    if clusters is not None:
+        return _renumber(fcluster(tree, t=clusters, criterion="maxclust"))
+    square = squareform(distances.astype(np.float32))
     del distances
-    labels = fcluster(tree, t=threshold, criterion="distance")
-    found = len(np.unique(labels))
-    wanted = min(max(found, min_speakers or 1), max_speakers or count, count)
-    if wanted != found:
-        labels = fcluster(tree, t=wanted, criterion="maxclust")
-    return _renumber(labels)
+    fewest, most = max(min_speakers or 1, 1), min(max_speakers or MOST_SPEAKERS, count)
+    cuts: dict[int, tuple[float, np.ndarray]] = {}  # speakers -> (silhouette, labels)
+    for wanted in range(max(fewest, 2), most + 1):
+        labels = _merge_small(embeddings, _renumber(fcluster(tree, t=wanted, criterion="maxclust")), fewest,
+                              weights)
+        speakers = int(labels.max()) + 1
+        if speakers >= max(fewest, 2) and speakers not in cuts:
+            cuts[speakers] = (silhouette(square, labels), labels)
+    best = max((score for score, _ in cuts.values()), default=-1.0)
+    if not cuts or (fewest <= 1 and best < one_voice):
+        return np.zeros(count, np.int64)
+    chosen = max(speakers for speakers, (score, _) in cuts.items() if score >= NEAR_BEST * best)
+    return cuts[chosen][1]
 
 
-def _two_stage(embeddings: np.ndarray, threshold: float, min_speakers: int | None,
+def silhouette(square: np.ndarray, labels: np.ndarray) -> float:
+    """The mean silhouette of ``labels`` over the square distance matrix (a window alone in its cluster: 0)."""
+    clusters = np.unique(labels)
+    if clusters.size < 2:
+        return -1.0
+    rows = np.arange(labels.size)
+    own = np.searchsorted(clusters, labels)
+    members = np.array([(labels == c).sum() for c in clusters])
+    sums = np.stack([square[:, labels == c].sum(axis=1) for c in clusters], axis=1)
+    mean = sums / np.maximum(members[None, :] - (own[:, None] == np.arange(clusters.size)[None, :]), 1)
+    inside = mean[rows, own].copy()
+    mean[rows, own] = np.inf
+    nearest = mean.min(axis=1)
+    scores = np.where(members[own] > 1, (nearest - inside) / np.maximum(np.maximum(inside, nearest), 1e-12), 0.0)
+    return float(scores.mean())
+
+
+def _two_stage(embeddings: np.ndarray, one_voice: float, min_speakers: int | None,
                max_speakers: int | None) -> np.ndarray:
     labels = np.zeros(embeddings.shape[0], np.int64)
     centroids: list[np.ndarray] = []
+    sizes: list[int] = []
     for first in range(0, embeddings.shape[0], DIRECT_LIMIT):
         block = embeddings[first:first + DIRECT_LIMIT]
-        local = _agglomerate(block, BLOCK_THRESHOLD, None, None)
+        local = _agglomerate(block, one_voice, None, None, clusters=BLOCK_CLUSTERS)
         labels[first:first + block.shape[0]] = local + len(centroids)
         centroids += [_normalised(block[local == n].mean(axis=0)) for n in range(local.max() + 1)]
-    # Blocks of ``DIRECT_LIMIT`` windows seldom have more than a few dozen clusters each.
-    grouped = _agglomerate(np.stack(centroids), threshold, min_speakers, max_speakers)
-    return grouped[labels]
+        sizes += np.bincount(local).tolist()
+    grouped = _agglomerate(np.stack(centroids), one_voice, min_speakers, max_speakers,
+                           weights=np.array(sizes, np.float64))
+    return _merge_small(embeddings, _renumber(grouped[labels]), min_speakers or 1)
 
 
-def _merge_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
+def _merge_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int,
+                 weights: np.ndarray | None = None) -> np.ndarray:
     """Clusters under ``MIN_SHARE`` of the windows joined to the nearest bigger one."""
     while True:
-        sizes = np.bincount(labels)
+        sizes = np.bincount(labels, weights=weights)
         if len(sizes) <= keep_at_least:
             return labels
         smallest = int(np.argmin(sizes))
-        if sizes[smallest] >= MIN_SHARE * labels.size:
+        if sizes[smallest] >= MIN_SHARE * sizes.sum():
             return labels
         centroids = np.stack([_normalised(embeddings[labels == n].mean(axis=0)) for n in range(len(sizes))])
         similarity = centroids @ centroids[smallest]

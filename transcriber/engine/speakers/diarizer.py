@@ -17,7 +17,7 @@ import numpy as np
 
 from transcriber.engine.audio import SAMPLE_RATE
 from transcriber.engine.speakers.assign import assign, merged_turns, turns_of
-from transcriber.engine.speakers.clustering import THRESHOLD, cluster
+from transcriber.engine.speakers.clustering import ONE_VOICE, cluster
 from transcriber.engine.speakers.embeddings import SpeakerEmbedder, regions_of, speech_regions, windows_of
 
 log = logging.getLogger("Engine")
@@ -38,9 +38,9 @@ class Diarized:
 
 
 class SpeakerDiarizer:
-    def __init__(self, weights: Path, device: str, threshold: float = THRESHOLD) -> None:
+    def __init__(self, weights: Path, device: str, one_voice: float = ONE_VOICE) -> None:
         self.embedder = SpeakerEmbedder(weights, device)
-        self.threshold = threshold  # bench/diarization.py tunes it
+        self.one_voice = one_voice  # bench/diarization.py tunes it
 
     def __call__(self, samples: np.ndarray, segments: list[dict[str, Any]], language: str | None, hints: Hints,
                  progress: Callable[[float], None] = lambda _: None,
@@ -54,7 +54,7 @@ class SpeakerDiarizer:
         embeddings = self.embedder.embed(samples, windows, lambda percent: progress(0.9 * percent))
         heard = np.linalg.norm(embeddings, axis=1) > 0  # windows too short to embed take their neighbours'
         if heard.any():
-            labels = cluster(embeddings[heard], hints.min_speakers, hints.max_speakers, self.threshold)
+            labels = cluster(embeddings[heard], hints.min_speakers, hints.max_speakers, self.one_voice)
             windows = [window for window, used in zip(windows, heard, strict=True) if used]
         else:
             labels = np.zeros(len(windows), np.int64)
