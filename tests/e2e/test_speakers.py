@@ -108,10 +108,11 @@ def test_the_daemon_writes_speakers_into_the_result_and_its_renderings(start_api
     api = start_api({"whisperx": {"language": "en"}}, engine=WhisperXEngine)
     (api.shared / ".pause").touch()
     shutil.copy(dialogue.path, api.shared / "звонок.wav")
-    response = api.client.post("/transcribe", json={"filename": "звонок.wav", "diarize": True, "max_speakers": 2})
+    request = {"filename": "звонок.wav", "diarize": True, "max_speakers": 2}
+    response = api.client.post("/transcribe", json=request)
     assert response.status_code == 202, response.text
     (api.shared / ".pause").unlink()
-    done = api.client.post("/transcribe", json={"filename": "звонок.wav", "wait": 180}, timeout=200)
+    done = api.client.post("/transcribe", json={**request, "wait": 180}, timeout=200)
     assert done.status_code == 200, done.text
     result = done.json()["result"]
     speakers = result["transcription"]["speakers"]

@@ -29,6 +29,7 @@ ONE_VOICE = 0.25  # the best cut's mean silhouette under which the windows are o
 NEAR_BEST = 0.9  # a cut with more speakers is taken while it scores at least this share of the best
 MOST_SPEAKERS = 10
 MIN_SHARE = 0.05
+MIN_WINDOWS = 4  # nor are fewer windows than this (3 s of speech): in a short call, chance makes such clusters
 DIRECT_LIMIT = 1500
 BLOCK_CLUSTERS = 30  # a block of windows is first cut into this many clusters (more than its speakers)
 
@@ -119,7 +120,7 @@ def _merge_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int,
         if len(sizes) <= keep_at_least:
             return labels
         smallest = int(np.argmin(sizes))
-        if sizes[smallest] >= MIN_SHARE * sizes.sum():
+        if sizes[smallest] >= max(MIN_SHARE * sizes.sum(), MIN_WINDOWS):
             return labels
         centroids = np.stack([_normalised(embeddings[labels == n].mean(axis=0)) for n in range(len(sizes))])
         similarity = centroids @ centroids[smallest]
