@@ -43,6 +43,9 @@ def test_models_verify_reports_the_installed_models(tmp_path: Path) -> None:
     completed = run_cli("models", "verify", config=write_config(tmp_path))
     assert completed.returncode == 0, completed.stderr
     assert "base: ok" in completed.stdout and "tiny.en: ok" in completed.stdout
+    assert "speakers: ok" in completed.stdout
+    unknown = run_cli("models", "verify", "speaker", config=write_config(tmp_path))
+    assert unknown.returncode == 2 and "known: base, tiny.en, speakers" in unknown.stderr
 
 
 def test_daemon_refuses_defaults_this_host_cannot_run_in_one_line(tmp_path: Path) -> None:

