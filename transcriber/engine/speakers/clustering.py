@@ -16,12 +16,15 @@ to the next, their ratio to those within one voice much less.
 Past ``DIRECT_LIMIT`` windows (about 19 minutes), the distances of all pairs
 would grow with the square of the length (an hour: 4,800 windows, 92 MB in
 float64; three hours: 1.7 GB), so the windows are first clustered block by
-block, tightly (``BLOCK_THRESHOLD``), and then the blocks' clusters by their
-mean embeddings: memory stays under ``DIRECT_LIMIT``² distances whatever
-the length.
+block, into more clusters than it has speakers (``BLOCK_CLUSTERS``), then
+the blocks' clusters by their mean embeddings, each cut of those judged by
+the silhouette of an even sample of ``DIRECT_LIMIT`` of its windows: memory
+stays under ``DIRECT_LIMIT``² distances whatever the length.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,9 +52,12 @@ def cluster(embeddings: np.ndarray, min_speakers: int | None = None, max_speaker
 
 def _agglomerate(embeddings: np.ndarray, one_voice: float, min_speakers: int | None,
                  max_speakers: int | None, clusters: int | None = None,
-                 weights: np.ndarray | None = None) -> np.ndarray:
-    """The tree's best cut, small clusters merged (or, with ``clusters``, its cut into that many);
-    ``weights``: how many windows each embedding stands for (the second stage's cluster means)."""
+                 judge: Callable[[np.ndarray], tuple[np.ndarray, float]] | None = None) -> np.ndarray:
+    """The tree's best cut, small clusters merged (or, with ``clusters``, its cut into that many).
+
+    ``judge`` maps a cut to the labels and silhouette that decide (the second stage's: its
+    windows'); by default, the cut's own, small clusters merged.
+    """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist, squareform
 
@@ -62,19 +68,24 @@ def _agglomerate(embeddings: np.ndarray, one_voice: float, min_speakers: int | N
     tree = linkage(distances, method="average")
     if clusters is not None:
         return _renumber(fcluster(tree, t=clusters, criterion="maxclust"))
-    square = squareform(distances.astype(np.float32))
-    del distances
     fewest, most = max(min_speakers or 1, 1), min(max_speakers or MOST_SPEAKERS, count)
+    if judge is None:
+        square = squareform(distances.astype(np.float32))
+
+        def judge(cut: np.ndarray) -> tuple[np.ndarray, float]:
+            labels = _merge_small(embeddings, cut, fewest)
+            return labels, silhouette(square, labels)
+
+    del distances
     cuts: dict[int, tuple[float, np.ndarray]] = {}  # speakers -> (silhouette, labels)
     for wanted in range(max(fewest, 2), most + 1):
-        labels = _merge_small(embeddings, _renumber(fcluster(tree, t=wanted, criterion="maxclust")), fewest,
-                              weights)
+        labels, score = judge(_renumber(fcluster(tree, t=wanted, criterion="maxclust")))
         speakers = int(labels.max()) + 1
         if speakers >= max(fewest, 2) and speakers not in cuts:
-            cuts[speakers] = (silhouette(square, labels), labels)
+            cuts[speakers] = (score, labels)
     best = max((score for score, _ in cuts.values()), default=-1.0)
     if not cuts or (fewest <= 1 and best < one_voice):
-        return np.zeros(count, np.int64)
+        return np.zeros_like(judge(np.zeros(count, np.int64))[0])
     chosen = max(speakers for speakers, (score, _) in cuts.items() if score >= NEAR_BEST * best)
     return cuts[chosen][1]
 
@@ -98,25 +109,33 @@ def silhouette(square: np.ndarray, labels: np.ndarray) -> float:
 
 def _two_stage(embeddings: np.ndarray, one_voice: float, min_speakers: int | None,
                max_speakers: int | None) -> np.ndarray:
+    """Blocks cut into ``BLOCK_CLUSTERS`` each, then their clusters' means clustered; each cut of the
+    means judged by the silhouette of the windows it gives (on ``DIRECT_LIMIT`` of them, evenly spread)."""
+    from scipy.spatial.distance import pdist, squareform
+
     labels = np.zeros(embeddings.shape[0], np.int64)
     centroids: list[np.ndarray] = []
-    sizes: list[int] = []
     for first in range(0, embeddings.shape[0], DIRECT_LIMIT):
         block = embeddings[first:first + DIRECT_LIMIT]
         local = _agglomerate(block, one_voice, None, None, clusters=BLOCK_CLUSTERS)
         labels[first:first + block.shape[0]] = local + len(centroids)
         centroids += [_normalised(block[local == n].mean(axis=0)) for n in range(local.max() + 1)]
-        sizes += np.bincount(local).tolist()
-    grouped = _agglomerate(np.stack(centroids), one_voice, min_speakers, max_speakers,
-                           weights=np.array(sizes, np.float64))
-    return _merge_small(embeddings, _renumber(grouped[labels]), min_speakers or 1)
+    sample = np.linspace(0, embeddings.shape[0] - 1, DIRECT_LIMIT).round().astype(np.int64)
+    square = squareform(np.clip(pdist(embeddings[sample].astype(np.float64), "cosine"), 0.0, 2.0)
+                        .astype(np.float32))
+    fewest = max(min_speakers or 1, 1)
+
+    def judge(cut: np.ndarray) -> tuple[np.ndarray, float]:
+        windows = _merge_small(embeddings, _renumber(cut[labels]), fewest)
+        return windows, silhouette(square, windows[sample])
+
+    return _agglomerate(np.stack(centroids), one_voice, min_speakers, max_speakers, judge=judge)
 
 
-def _merge_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int,
-                 weights: np.ndarray | None = None) -> np.ndarray:
-    """Clusters under ``MIN_SHARE`` of the windows joined to the nearest bigger one."""
+def _merge_small(embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int) -> np.ndarray:
+    """Clusters under ``MIN_SHARE`` of the windows (or ``MIN_WINDOWS``) joined to the nearest bigger one."""
     while True:
-        sizes = np.bincount(labels, weights=weights)
+        sizes = np.bincount(labels)
         if len(sizes) <= keep_at_least:
             return labels
         smallest = int(np.argmin(sizes))
