@@ -4,7 +4,8 @@ Each dialogue is transcribed as the daemon does it (``base``, words and
 speakers, the engine's own pipeline), after one warm-up file so that model
 loading is not counted; ``diarization_x`` is the diarization stage's seconds
 over the audio's (``metadata.diarization.seconds``), ``pipeline_x`` the whole
-transcription's.  ``--sweep`` re-clusters each dialogue at other floors of
+transcription's; ``word_timing_cost`` the whole set without words, with words,
+and with speakers.  ``--sweep`` re-clusters each dialogue at other floors of
 the one-speaker silhouette (the embeddings are the same) to show where
 ``clustering.ONE_VOICE`` sits.
 """
@@ -54,9 +55,26 @@ def run(work: Path, sweep: bool = False) -> dict[str, Any]:
         "diarization_x_worst": max(r["diarization_x"] for r in rows),
         "pipeline_x_worst": max(r["pipeline_x"] for r in rows),
     }
+    result["word_timing_cost"] = _word_timing_cost(engine, dialogues)
     if sweep:
         result["sweep"] = _sweep(engine, dialogues)
     return result
+
+
+def _word_timing_cost(engine: WhisperXEngine, dialogues: list[Dialogue]) -> dict[str, Any]:
+    """Seconds to transcribe the whole set without words, with words, and with words and speakers."""
+    totals = {}
+    for name, extra in (("plain", {}), ("words", {"word_timestamps": True}), ("speakers", {"diarize": True})):
+        started = time.perf_counter()
+        for dialogue in dialogues:
+            settings = TranscriptionSettings("base", dialogue.language, 0.0, "int8", "cpu", **extra)
+            engine.transcribe(load(dialogue.path), settings, lambda *_: None)
+        totals[name] = round(time.perf_counter() - started, 2)
+    audio = sum(d.seconds for d in dialogues)
+    print(f"plain / words / speakers: {totals} s for {audio:.0f} s of audio", flush=True)
+    return {**{f"{k}_seconds": v for k, v in totals.items()}, "audio_seconds": round(audio, 1),
+            "words_over_plain": round(totals["words"] / totals["plain"], 3),
+            "speakers_over_plain": round(totals["speakers"] / totals["plain"], 3)}
 
 
 def _settings(dialogue: Dialogue) -> TranscriptionSettings:

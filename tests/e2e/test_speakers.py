@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.dialogues import Dialogue, two_speaker
@@ -15,10 +16,12 @@ from tests.e2e.conftest import Speech, synthesise
 from tests.helpers import REPO
 from transcriber.domain.job import Stage
 from transcriber.domain.settings import TranscriptionSettings
+from transcriber.engine import asr as asr_module
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.audio import load as load_audio
 from transcriber.engine.base import EngineOptions
-from transcriber.engine.model_files import SPEAKER_WEIGHTS
+from transcriber.engine.model_files import SPEAKER_WEIGHTS, speaker_weights
+from transcriber.engine.speakers import embeddings
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +130,33 @@ def test_the_daemon_writes_speakers_into_the_result_and_its_renderings(start_api
     assert "<v SPEAKER_00>" in vtt and "<v SPEAKER_01>" in vtt
     txt = api.client.get("/result/звонок.wav", params={"format": "txt"}).text
     assert txt.startswith("SPEAKER_00: ") and "\nSPEAKER_01: " in txt
+
+
+def test_pieces_of_a_decoded_recording_embed_as_the_whole_does(dialogue: Dialogue,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embeddings, "PIECE", 5.0)  # pieces of 5 s overlapping by 3 s: windows at every seam
+    windows = embeddings.windows_of([(0.0, dialogue.seconds)], dialogue.seconds)
+    embedder = embeddings.SpeakerEmbedder(speaker_weights(REPO / "models"), "cpu")
+    whole = embedder.embed(embeddings.InMemory(load_audio(dialogue.path).samples), windows)
+    pieces = embedder.embed(embeddings.Decoded(dialogue.path, dialogue.seconds), windows)
+    assert len(windows) > 20 and np.allclose(whole, pieces, atol=1e-4)
+
+
+def test_a_long_call_diarized_window_by_window_gets_the_speakers_of_the_whole(
+        tmp_path: Path, dialogue: Dialogue, monkeypatch: pytest.MonkeyPatch) -> None:
+    recording = tmp_path / "long-call.wav"  # ~150 s: the dialogue 7 times, each a little faster
+    copies = []
+    for number in range(7):
+        copies.append(tmp_path / f"copy-{number}.wav")
+        subprocess.run(["sox", str(dialogue.path), str(copies[-1]), "tempo", str(1 + number * 0.03)], check=True)
+    subprocess.run(["sox", *map(str, copies), str(recording)], check=True)
+    monkeypatch.setattr(asr_module, "WINDOW_SECONDS", 60.0)  # windows of ~130 s, the least they can be
+    asr = engine(tmp_path)
+    two = TranscriptionSettings("base", "en", 0.0, "int8", "cpu", diarize=True, min_speakers=2, max_speakers=2)
+    windowed = load_audio(recording, window_seconds=asr.window_for(two))
+    assert windowed.rest is not None
+    by_windows = asr.transcribe(windowed, two, lambda *_: None)
+    whole = asr.transcribe(load_audio(recording), two, lambda *_: None)
+    assert by_windows.stages["diarization"]["speakers_found"] == 2
+    assert [s["speaker"] for s in by_windows.segments] == [s["speaker"] for s in whole.segments]
+    assert by_windows.turns == whole.turns

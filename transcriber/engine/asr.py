@@ -25,12 +25,13 @@ import numpy as np
 from transcriber.domain.job import Stage
 from transcriber.domain.settings import TranscriptionSettings
 from transcriber.domain.transcript import Transcript
-from transcriber.engine.audio import SAMPLE_RATE, Clip, probe_seconds
+from transcriber.engine.audio import SAMPLE_RATE, Clip, load, probe_seconds
 from transcriber.engine.base import EngineOptions, ProgressReporter
 from transcriber.engine.model_files import SPEAKER_WEIGHTS, resolve_model, speaker_weights
 from transcriber.engine.speakers.assign import split_at_speakers
 from transcriber.engine.speakers.diarizer import BACKEND as CAMPPLUS
 from transcriber.engine.speakers.diarizer import Diarized, Hints, SpeakerDiarizer
+from transcriber.engine.speakers.embeddings import Audio, Decoded, InMemory
 from transcriber.engine.stages import PostStage, Segments
 from transcriber.engine.words import METHOD as CROSS_ATTENTION
 from transcriber.engine.words import WordTimer, split_at_sentences
@@ -64,12 +65,12 @@ class WhisperXEngine:
     def window_for(self, settings: TranscriptionSettings) -> float | None:
         """How much of a long file to decode at a time (``audio.load``); None: whole files.
 
-        Word timing from the cross-attention is done chunk by chunk, so it keeps
-        windows; a wav2vec2 aligner and diarization work on the whole
-        recording, so with either, files are decoded whole, and memory grows
-        with their length again.
+        Word timing from the cross-attention is done chunk by chunk, and
+        diarization decodes the file again, a piece at a time, so both keep
+        windows; a wav2vec2 aligner works on the whole recording, so with one
+        installed, files are decoded whole, and memory grows with their length again.
         """
-        whole = settings.diarize or (settings.word_timestamps and self._aligner_folders())
+        whole = settings.word_timestamps and self._aligner_folders()
         return None if whole else WINDOW_SECONDS
 
     def _aligner_folders(self) -> bool:
@@ -134,14 +135,14 @@ class WhisperXEngine:
             report(Stage.ALIGNING, 0.0)
             aligner = aligner if self._aligner.ready((str(aligner), settings.device), warnings) else None
         timed = settings.word_timestamps and aligner is None  # words from the cross-attention
-        speech = _Speech(pipeline if settings.diarize and windows is None else None)
+        speech = _Speech(pipeline if settings.diarize else None)
         turns: list[dict[str, Any]] = []
         # the VAD's reports keep the progress so far (0 % before the recognition of a whole file begins)
         with _reporting_vad_batches(pipeline, lambda stage, _: report(stage, windows.percent if windows else 0.0)):
             if windows is not None:
                 output = windows.transcribe(clip, language, self.options.batch_size, report, timed)
             else:
-                with timing(pipeline, timed) as timer, speech.heard():
+                with timing(pipeline, timed) as timer, speech.heard():  # windows keep the VAD's scores themselves
                     output = pipeline.transcribe(
                         samples, batch_size=self.options.batch_size, language=language,
                         progress_callback=lambda percent: report(Stage.TRANSCRIBING, percent),
@@ -162,12 +163,15 @@ class WhisperXEngine:
         if settings.diarize and segments:
             report(Stage.DIARIZING, 0.0)
             started, key = time.monotonic(), (self._diarization_backend(), settings.device)
+            if windows is not None:
+                speech.regions = speech.binarised(windows.speech())
+            audio = InMemory(samples) if windows is None else Decoded(clip.path, clip.seconds)
             diarized = self._diarizer.apply(
-                key, segments, samples, language, warnings,
+                key, segments, audio, language, warnings,
                 hints=Hints(settings.min_speakers, settings.max_speakers),
                 progress=lambda percent: report(Stage.DIARIZING, round(percent, 1)), speech=speech.regions,
             )
-            if diarized is not None:
+            if diarized is not None:  # (speakers on the segments, the turns)
                 segments, turns = diarized.segments, diarized.turns
                 stages["diarization"] = {
                     "backend": key[0], "speakers_found": len({s["speaker"] for s in segments if "speaker" in s}),
@@ -273,7 +277,7 @@ class _Speech:
 
         def detect_and_keep(audio: Any) -> Any:
             scores = detect(audio)
-            self.regions = self._binarised(scores)
+            self.regions = self.binarised(scores)
             return scores
 
         vad.vad_pipeline = detect_and_keep
@@ -282,7 +286,8 @@ class _Speech:
         finally:
             vad.vad_pipeline = detect
 
-    def _binarised(self, scores: Any) -> list[tuple[float, float]] | None:
+    def binarised(self, scores: Any) -> list[tuple[float, float]] | None:
+        """Speech regions (seconds) of the VAD's frame scores (a ``SlidingWindowFeature``)."""
         try:
             from whisperx.vads.pyannote import Binarize
 
@@ -356,6 +361,7 @@ class _Windows:
         self.window = max(round(WINDOW_SECONDS * SAMPLE_RATE),
                           2 * (round((self.settled + CHUNK_SECONDS) * SAMPLE_RATE) + self.grid))
         self.percent = 0.0  # of the file recognised, as far as its length is known
+        self._scores: tuple[np.ndarray, Any] = (np.empty((0, 1), np.float32), None)  # the file's, once transcribed
 
     @classmethod
     def of(cls, pipeline: Any) -> _Windows | None:
@@ -399,12 +405,19 @@ class _Windows:
                                             batch_size, total, report, timed)
                 done = final
             if last:
+                self._scores = (scores, frames)
                 return {"segments": segments, "language": language}
             scored = self._on_grid(end - 2 * self.context)
             keep = self._on_grid(min(round(self._pending(chunks, done, end / SAMPLE_RATE) * SAMPLE_RATE), scored))
             buffer[:end - keep] = buffer[keep - start:filled]
             filled = rest.read_into(buffer, end - keep)
             start = keep
+
+    def speech(self) -> Any:
+        """The whole file's VAD scores, after ``transcribe`` (a ``SlidingWindowFeature``)."""
+        from pyannote.core import SlidingWindowFeature
+
+        return SlidingWindowFeature(*self._scores)
 
     def _on_grid(self, sample: int) -> int:
         return max(sample // self.grid * self.grid, 0)
@@ -584,12 +597,13 @@ def _align(aligner: Any, segments: Segments, samples: np.ndarray, _language: str
     return [_clean_segment(s) for s in aligned["segments"]]
 
 
-def _diarize(diarizer: Any, segments: Segments, samples: np.ndarray, language: str, hints: Hints,
+def _diarize(diarizer: Any, segments: Segments, audio: Audio, language: str, hints: Hints,
              progress: Callable[[float], None], speech: list[tuple[float, float]] | None) -> Diarized:
     if isinstance(diarizer, SpeakerDiarizer):
-        return diarizer(samples, segments, language, hints, progress, speech)
+        return diarizer(audio, segments, language, hints, progress, speech)
     import whisperx
 
+    samples = audio.samples if isinstance(audio, InMemory) else load(cast(Decoded, audio).path).samples  # whole
     found = diarizer(samples, min_speakers=hints.min_speakers, max_speakers=hints.max_speakers)
     assigned = whisperx.assign_word_speakers(found, {"segments": segments})
     turns = [{"start": round(float(row.start), 3), "end": round(float(row.end), 3), "speaker": row.speaker}

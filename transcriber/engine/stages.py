@@ -15,8 +15,6 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import numpy as np
-
 from transcriber.domain.job import Stage
 from transcriber.errors import ModelError
 
@@ -45,9 +43,11 @@ class PostStage:
     def loaded(self) -> list[Hashable]:
         return list(self._models)
 
-    def apply(self, key: Hashable, segments: Segments, samples: np.ndarray, language: str,
+    def apply(self, key: Hashable, segments: Segments, samples: Any, language: str,
               warnings: list[str], **options: Any) -> Any | None:
-        """What the stage's ``run`` returns, or None (and a warning) when its model is unavailable."""
+        """What the stage's ``run`` returns, or None (and a warning) when its model is unavailable.
+
+        ``samples``: the recording as the stage takes it (an array; diarization's ``Audio``)."""
         if not self.ready(key, warnings):
             return None
         return self._run(self._models[key], segments, samples, language, **options)

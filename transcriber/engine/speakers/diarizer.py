@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from transcriber.engine.audio import SAMPLE_RATE
 from transcriber.engine.speakers.assign import assign, merged_turns, turns_of
 from transcriber.engine.speakers.clustering import ONE_VOICE, cluster
-from transcriber.engine.speakers.embeddings import SpeakerEmbedder, regions_of, speech_regions, windows_of
+from transcriber.engine.speakers.embeddings import Audio, SpeakerEmbedder, regions_of, speech_regions, windows_of
 
 log = logging.getLogger("Engine")
 
@@ -42,16 +41,16 @@ class SpeakerDiarizer:
         self.embedder = SpeakerEmbedder(weights, device)
         self.one_voice = one_voice  # bench/diarization.py tunes it
 
-    def __call__(self, samples: np.ndarray, segments: list[dict[str, Any]], language: str | None, hints: Hints,
+    def __call__(self, audio: Audio, segments: list[dict[str, Any]], language: str | None, hints: Hints,
                  progress: Callable[[float], None] = lambda _: None,
                  speech: list[tuple[float, float]] | None = None) -> Diarized:
         """Speakers on ``segments`` (words timed), and the speaker turns; ``speech``: the detector's
         speech regions (seconds), or None to take the words' own."""
         regions = regions_of(speech, segments) if speech else speech_regions(segments)
-        windows = windows_of(regions, samples.size / SAMPLE_RATE)
+        windows = windows_of(regions, audio.seconds)
         if not windows:
             return Diarized(segments, [])
-        embeddings = self.embedder.embed(samples, windows, lambda percent: progress(0.9 * percent))
+        embeddings = self.embedder.embed(audio, windows, lambda percent: progress(0.9 * percent))
         heard = np.linalg.norm(embeddings, axis=1) > 0  # windows too short to embed take their neighbours'
         if heard.any():
             labels = cluster(embeddings[heard], hints.min_speakers, hints.max_speakers, self.one_voice)

@@ -14,20 +14,22 @@ embedding, L2-normalised (3D-Speaker's own recipe for these weights).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from transcriber.engine.audio import SAMPLE_RATE
+from transcriber.engine.audio import SAMPLE_RATE, Decoder
 
 WINDOW = 1.5  # seconds
 STEP = 0.75
 MIN_WINDOW = 0.4
 JOIN_GAP = 0.5  # words closer than this are one stretch of speech
 BATCH = 64  # windows embedded at once
+PIECE = 600.0  # seconds of a long recording decoded at a time to embed its windows
+OVERLAP = 2 * WINDOW  # more than a window: each lies whole in one piece
 EMBEDDING_SIZE = 192
 FBANK_BINS = 80
 
@@ -88,6 +90,58 @@ def windows_of(regions: list[tuple[float, float]], duration: float) -> list[Wind
     return windows
 
 
+class Audio(Protocol):
+    """The recording's samples, in pieces that overlap by at least ``OVERLAP`` seconds."""
+
+    seconds: float
+
+    def pieces(self) -> Iterator[tuple[int, np.ndarray, bool]]:
+        """(its first sample, the samples, whether it is the last piece)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InMemory:
+    """A recording decoded whole."""
+
+    samples: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+    def pieces(self) -> Iterator[tuple[int, np.ndarray, bool]]:
+        yield 0, self.samples, True
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A long recording decoded again, ``PIECE`` seconds at a time: memory does not grow with its length."""
+
+    path: Path
+    seconds: float
+
+    def pieces(self) -> Iterator[tuple[int, np.ndarray, bool]]:
+        decoder = Decoder(self.path)
+        try:
+            size, overlap = round(PIECE * SAMPLE_RATE), round(OVERLAP * SAMPLE_RATE)
+            piece = decoder.read(size)
+            first = 0
+            while True:
+                if decoder.ended:
+                    yield first, piece, True
+                    return
+                yield first, piece, False
+                tail = piece[-overlap:]
+                following = np.empty(size, np.float32)
+                following[:tail.size] = tail
+                filled = decoder.read_into(following, tail.size)
+                first += piece.size - tail.size
+                piece = following[:filled]
+        finally:
+            decoder.close()
+
+
 class SpeakerEmbedder:
     """The CAM++ network with its weights, on a device; loaded once per worker."""
 
@@ -101,34 +155,36 @@ class SpeakerEmbedder:
         self.model.load_state_dict(torch.load(str(weights), map_location=device, weights_only=True))
         self.model.to(device).eval()
 
-    def embed(self, samples: np.ndarray, windows: list[Window],
+    def embed(self, audio: Audio, windows: list[Window],
               progress: Callable[[float], None] = lambda _: None) -> np.ndarray:
         """One L2-normalised embedding per window, in order (float32, ``len(windows)`` × 192)."""
         import torch
         import torchaudio.compliance.kaldi as kaldi
 
         result = np.zeros((len(windows), EMBEDDING_SIZE), np.float32)
-        by_length: dict[int, list[int]] = {}
-        cuts = []
-        for index, window in enumerate(windows):
-            first, last = round(window.start * SAMPLE_RATE), round(window.end * SAMPLE_RATE)
-            cuts.append((first, min(last, samples.size)))
-            by_length.setdefault(cuts[-1][1] - cuts[-1][0], []).append(index)
+        cuts = [(round(w.start * SAMPLE_RATE), round(w.end * SAMPLE_RATE)) for w in windows]
+        pending = sorted(range(len(windows)), key=lambda i: cuts[i][0])
         done = 0
         with torch.inference_mode():
-            for length, indices in sorted(by_length.items()):
-                if length < 400:  # shorter than one fbank frame (25 ms): left at zero, assigned by its neighbours
-                    done += len(indices)
-                    continue
-                for batch in range(0, len(indices), BATCH):
-                    chosen = indices[batch:batch + BATCH]
-                    features = torch.stack([self._fbank(kaldi, torch, samples[cuts[i][0]:cuts[i][1]])
-                                            for i in chosen])
-                    embedded = self.model(features.to(self.device)).float().cpu().numpy()
-                    norms = np.linalg.norm(embedded, axis=1, keepdims=True)
-                    result[chosen] = embedded / np.maximum(norms, 1e-8)
-                    done += len(chosen)
-                    progress(100.0 * done / len(windows))
+            for first, piece, final in audio.pieces():
+                end = first + piece.size
+                ready: dict[int, list[tuple[int, np.ndarray]]] = {}  # length -> (window, samples)
+                while pending and (final or cuts[pending[0]][1] <= end):
+                    index = pending.pop(0)
+                    samples = piece[max(cuts[index][0] - first, 0):max(min(cuts[index][1], end) - first, 0)]
+                    ready.setdefault(samples.size, []).append((index, samples))
+                for length, chosen in sorted(ready.items()):
+                    if length < 400:  # shorter than one fbank frame (25 ms): left at zero, assigned by its neighbours
+                        done += len(chosen)
+                        continue
+                    for batch in range(0, len(chosen), BATCH):
+                        part = chosen[batch:batch + BATCH]
+                        features = torch.stack([self._fbank(kaldi, torch, samples) for _, samples in part])
+                        embedded = self.model(features.to(self.device)).float().cpu().numpy()
+                        norms = np.linalg.norm(embedded, axis=1, keepdims=True)
+                        result[[index for index, _ in part]] = embedded / np.maximum(norms, 1e-8)
+                        done += len(part)
+                        progress(100.0 * done / len(windows))
         return result
 
     @staticmethod
