@@ -13,6 +13,7 @@ The figures the target is about (docs/PERFORMANCE.md, memory):
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,46 @@ def run_speakers(workdir: Path, minutes: float = 60.0) -> dict[str, Any]:
     try:
         daemon.wait_warm()
         started = time.perf_counter()
+        stages = Stages(daemon.shared / f"{recording.name}.in_progress")
         daemon.drop([recording])
         daemon.wait_results([recording.name], timeout=6 * 3600)
         seconds = time.perf_counter() - started
+        stages.done.set()
         result = json.loads((daemon.shared / f"{recording.name}.result").read_text())
     finally:
         peak = daemon.stop()
-    return {"recording_minutes": minutes, "daemon_plus_worker_peak_mb": peak, "daemon_seconds": round(seconds, 1),
+    assert daemon.memory is not None
+    return {"recording_minutes": minutes, "daemon_plus_worker_peak_mb": peak,
+            "peak_by_process_mb": daemon.memory.at_peak, "peak_by_stage_mb": stages.peaks(daemon.memory.samples),
+            "daemon_seconds": round(seconds, 1),
             "pipeline_x": round(seconds / (minutes * 60), 4), "diarization": result["metadata"].get("diarization"),
             "warnings": result["metadata"].get("warnings", []), "segments": len(result["transcription"]["segments"])}
+
+
+class Stages(threading.Thread):
+    """The job's stage (its ``.in_progress`` sidecar) every 0.2 s, to say which stage the memory peaked in."""
+
+    def __init__(self, sidecar: Path) -> None:
+        super().__init__(daemon=True)
+        self.sidecar = sidecar
+        self.seen: list[tuple[float, str]] = []
+        self.done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            try:
+                stage = json.loads(self.sidecar.read_text())["progress_info"]["stage"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if not self.seen or self.seen[-1][1] != stage:
+                self.seen.append((time.monotonic(), stage))
+
+    def peaks(self, samples: list[tuple[float, int]]) -> dict[str, float]:
+        """The highest memory sample while each stage was the sidecar's."""
+        peaks: dict[str, float] = {}
+        for at, total in samples:
+            current = [stage for since, stage in self.seen if since <= at]
+            if current:
+                peaks[current[-1]] = max(peaks.get(current[-1], 0.0), mb(total))
+        return peaks

@@ -64,7 +64,10 @@ def test_a_long_file_read_a_window_at_a_time_gets_the_whole_files_words(
     monkeypatch.setattr(asr_module, "WINDOW_SECONDS", 60.0)  # the least a window can be: ~130 s
     window = asr.window_for(settings)
     assert window is not None  # the cross-attention does not need the whole recording
-    assert asr.window_for(replace(settings, diarize=True)) is None  # diarization does
+    assert asr.window_for(replace(settings, diarize=True)) == window  # nor does diarization (it decodes again)
+    (tmp_path / "aligned" / "alignment" / "ru").mkdir(parents=True)
+    aligned = WhisperXEngine(EngineOptions(models_dir=str(tmp_path / "aligned"), cache_dir=str(tmp_path)))
+    assert aligned.window_for(settings) is None  # a wav2vec2 aligner does
     clip = load_audio(recording, window)
     assert clip.rest is not None
     windowed = asr.transcribe(clip, settings, lambda *_: None)

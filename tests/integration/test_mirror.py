@@ -11,11 +11,10 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.domain.job import JobStatus
+from transcriber.domain.job import DELETED, JobStatus
 from transcriber.domain.task_filter import TaskFilter
 from transcriber.mirror import database
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow, columns, listed_columns
-from transcriber.mirror.mirror import DELETED
 
 # Every status the mirror writes: 002_status_check.sql's CHECK allows exactly these.
 MIRROR_STATUSES = [*(status.value for status in JobStatus), DELETED]
@@ -311,6 +310,8 @@ def test_task_listing_filters_and_pages(start_api, database_url: str) -> None:
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert api.client.get("/tasks", params={"since": future}).json()["total"] == 0
     assert api.client.get("/tasks", params={"limit": 0}).status_code == 422
+    for status in ("finished", "error\x00", "COMPLETED"):  # not a status: a 422, never the database's error
+        assert api.client.get("/tasks", params={"status": status}).status_code == 422, status
 
 
 def test_speakers_are_mirrored_and_filter_tasks_and_search(start_api, database_url: str) -> None:

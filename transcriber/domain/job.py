@@ -36,6 +36,11 @@ class JobStatus(StrEnum):
     ERROR = "error"
 
 
+# A task whose file was deleted or cancelled: the one status of the mirror that no job has.
+DELETED = "deleted"
+TASK_STATUSES = (*(status.value for status in JobStatus), DELETED)  # what GET /tasks?status= can ask for
+
+
 class Stage(StrEnum):
     WAITING_FOR_FILE = "waiting_for_file"  # asked for by the API while the file is still being written
     QUEUED = "queued"

@@ -20,15 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transcriber.domain.job import Job, JobStatus, recorded_settings
+from transcriber.domain.job import DELETED, Job, JobStatus, recorded_settings
 from transcriber.errors import DatabaseUnavailable
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
 from transcriber.scheduler.events import EventKind, JobEvent
-
-# A task whose file was deleted or cancelled: the one status of the mirror that no job has.
-DELETED = "deleted"
 
 log = logging.getLogger("Mirror")
 

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Query
 from transcriber.api.context import ERRORS, ApiContext
 from transcriber.api.schemas import ErrorResponse, SearchResults, TaskPage
 from transcriber.api.service import ApiError
+from transcriber.domain.job import TASK_STATUSES
 from transcriber.domain.settings import SPEAKER_HINTS
 from transcriber.domain.task_filter import TaskFilter
 from transcriber.errors import DatabaseUnavailable, ErrorCode, MirrorDisabled
 
 T = TypeVar("T")
+STATUS_PATTERN = "^(" + "|".join(TASK_STATUSES) + ")$"
 SPEAKER_PATTERN = r"^[\w .-]+$"  # a speaker id (SPEAKER_00), letters, digits, spaces, dots and dashes
 _RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": ErrorResponse}, **ERRORS}
 
@@ -26,7 +28,8 @@ def router(context: ApiContext) -> APIRouter:
 
     @routes.get("/tasks", response_model=TaskPage, responses=_RESPONSES)
     def tasks(
-        status: Annotated[str | None, Query(max_length=32, examples=["completed"])] = None,
+        status: Annotated[str | None, Query(pattern=STATUS_PATTERN, examples=["completed"],
+                                            description="one of " + ", ".join(TASK_STATUSES))] = None,
         since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
         until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
         speaker: Annotated[str | None, Query(max_length=64, pattern=SPEAKER_PATTERN, examples=["SPEAKER_01"],
