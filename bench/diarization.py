@@ -5,9 +5,10 @@ speakers, the engine's own pipeline), after one warm-up file so that model
 loading is not counted; ``diarization_x`` is the diarization stage's seconds
 over the audio's (``metadata.diarization.seconds``), ``pipeline_x`` the whole
 transcription's; ``word_timing_cost`` the whole set without words, with words,
-and with speakers.  ``--sweep`` re-clusters each dialogue at other floors of
-the one-speaker silhouette (the embeddings are the same) to show where
-``clustering.ONE_VOICE`` sits.
+and with speakers, with each dialogue's word error rate in each.
+``--sweep`` re-clusters each dialogue at other floors of the one-speaker
+silhouette (the embeddings are the same) to show where ``clustering.ONE_VOICE``
+sits.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from bench.dialogues import Dialogue, build, two_speaker
 from bench.harness import REPO
 from bench.speakers_score import score
+from bench.wer import word_error_rate
 from transcriber.domain.settings import TranscriptionSettings
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.audio import load
@@ -62,19 +64,25 @@ def run(work: Path, sweep: bool = False) -> dict[str, Any]:
 
 
 def _word_timing_cost(engine: WhisperXEngine, dialogues: list[Dialogue]) -> dict[str, Any]:
-    """Seconds to transcribe the whole set without words, with words, and with words and speakers."""
-    totals = {}
+    """Seconds to transcribe the whole set without words, with words, and with words and speakers,
+    and the word error rate of each dialogue in each (words must not change what is recognised)."""
+    totals, errors = {}, {}
     for name, extra in (("plain", {}), ("words", {"word_timestamps": True}), ("speakers", {"diarize": True})):
-        started = time.perf_counter()
+        started, texts = time.perf_counter(), []
         for dialogue in dialogues:
             settings = TranscriptionSettings("base", dialogue.language, 0.0, "int8", "cpu", **extra)
-            engine.transcribe(load(dialogue.path), settings, lambda *_: None)
+            texts.append(engine.transcribe(load(dialogue.path), settings, lambda *_: None).text)
         totals[name] = round(time.perf_counter() - started, 2)
+        errors[name] = [round(word_error_rate(" ".join(turn.text for turn in dialogue.turns), text), 4)
+                        for dialogue, text in zip(dialogues, texts, strict=True)]
     audio = sum(d.seconds for d in dialogues)
-    print(f"plain / words / speakers: {totals} s for {audio:.0f} s of audio", flush=True)
+    print(f"plain / words / speakers: {totals} s for {audio:.0f} s of audio; WER {errors}", flush=True)
     return {**{f"{k}_seconds": v for k, v in totals.items()}, "audio_seconds": round(audio, 1),
             "words_over_plain": round(totals["words"] / totals["plain"], 3),
-            "speakers_over_plain": round(totals["speakers"] / totals["plain"], 3)}
+            "speakers_over_plain": round(totals["speakers"] / totals["plain"], 3),
+            "wer": errors,
+            "wer_change_worst": max(abs(w - p) for mode in ("words", "speakers")
+                                    for w, p in zip(errors[mode], errors["plain"], strict=True))}
 
 
 def _settings(dialogue: Dialogue) -> TranscriptionSettings:

@@ -1,4 +1,4 @@
-"""Shared helpers: configs on temp folders, audio files, polling waits."""
+"""Shared helpers: configs on temp folders, audio files, polling waits (and the word error rate, from bench)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
+from bench.wer import word_error_rate as word_error_rate  # re-exported for the tests
 from transcriber.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -107,20 +108,3 @@ def result_of(shared: Path, filename: str) -> dict[str, Any] | None:
 
 def in_progress_of(shared: Path, filename: str) -> dict[str, Any] | None:
     return read_json(shared / f"{filename}.in_progress")
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words, normalised by the reference length."""
-    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, 1):
-        current = [i]
-        for j, hyp_word in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
-
-
-def normalise_words(text: str) -> list[str]:
-    cleaned = "".join(ch.lower() if ch.isalnum() or ch.isspace() else " " for ch in text.replace("ё", "е"))
-    return cleaned.split()

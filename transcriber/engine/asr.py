@@ -28,7 +28,7 @@ from transcriber.domain.transcript import Transcript
 from transcriber.engine.audio import SAMPLE_RATE, Clip, load, probe_seconds
 from transcriber.engine.base import EngineOptions, ProgressReporter
 from transcriber.engine.model_files import SPEAKER_WEIGHTS, resolve_model, speaker_weights
-from transcriber.engine.speakers.assign import split_at_speakers
+from transcriber.engine.speakers.assign import speaker_id, split_at_speakers
 from transcriber.engine.speakers.diarizer import BACKEND as CAMPPLUS
 from transcriber.engine.speakers.diarizer import Diarized, Hints, SpeakerDiarizer
 from transcriber.engine.speakers.embeddings import Audio, Decoded, InMemory
@@ -605,9 +605,13 @@ def _diarize(diarizer: Any, segments: Segments, audio: Audio, language: str, hin
 
     samples = audio.samples if isinstance(audio, InMemory) else load(cast(Decoded, audio).path).samples  # whole
     found = diarizer(samples, min_speakers=hints.min_speakers, max_speakers=hints.max_speakers)
+    order: dict[str, str] = {}  # pyannote's labels renamed in order of first appearance, as CAM++'s are
+    for label in found.sort_values("start")["speaker"]:
+        order.setdefault(label, speaker_id(len(order)))
+    found = found.assign(speaker=found["speaker"].map(order))
     assigned = whisperx.assign_word_speakers(found, {"segments": segments})
     turns = [{"start": round(float(row.start), 3), "end": round(float(row.end), 3), "speaker": row.speaker}
-             for row in found.itertuples()]
+             for row in found.sort_values("start").itertuples()]
     return Diarized(split_at_speakers([_clean_segment(s) for s in assigned["segments"]], language), turns)
 
 
