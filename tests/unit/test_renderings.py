@@ -180,3 +180,11 @@ def test_diarized_renderings_show_the_speakers() -> None:
     assert formats.render(DIARIZED, "tsv").splitlines()[:2] == ["start\tend\tspeaker\ttext",
                                                                  "0\t1200\tSPEAKER_00\tHello there."]
     assert formats.render(RESULT, "tsv").splitlines()[0] == "start\tend\ttext"  # without speakers as before
+
+
+def test_subtitles_escape_speaker_names_and_never_end_a_cue_at_its_start() -> None:
+    result = {"transcription": {"text": "yes", "segments": [
+        {"start": 1.0, "end": 1.0, "text": "yes <b>", "speaker": "Ann <&> Bo"}]}}
+    vtt = formats.render(result, "vtt")
+    assert "00:00:01.000 --> 00:00:01.001\n<v Ann &lt;&amp;&gt; Bo>yes &lt;b&gt;\n" in vtt
+    assert "00:00:01,000 --> 00:00:01,001\n" in formats.render(result, "srt")

@@ -72,6 +72,19 @@ def test_one_voice_stays_one_speaker(centres: np.ndarray) -> None:
     assert set(cluster(voices(np.random.default_rng(2), centres[:1], [80]))) == {0}
 
 
+def test_hints_past_the_usual_count_and_on_one_voice_are_honoured(centres: np.ndarray) -> None:
+    one = voices(np.random.default_rng(4), centres[:1], [80])
+    for wanted in (2, 3, 12):  # one voice cut by force: the cuts' silhouettes can all be negative
+        assert len(set(cluster(one, min_speakers=wanted))) >= wanted
+        assert len(set(cluster(one, min_speakers=wanted, max_speakers=wanted))) == wanted
+
+
+def test_windows_all_alike_are_one_speaker(centres: np.ndarray) -> None:
+    same = np.repeat(centres[:1].astype(np.float32), 50, axis=0)  # the same audio over and over
+    assert set(cluster(same)) == {0}
+    assert set(cluster(np.concatenate([same, np.zeros((3, 192), np.float32)]))) == {0}  # and silent ones
+
+
 def test_a_cluster_of_a_few_windows_joins_its_nearest(centres: np.ndarray) -> None:
     embeddings = voices(np.random.default_rng(3), centres[:3], [50, 45, 2])  # 2 of 97 windows: a cough
     labels = cluster(embeddings)

@@ -261,7 +261,8 @@ class WhisperXEngine:
 
 class _Speech:
     """The speech WhisperX's voice-activity detector hears in one ``transcribe`` call, kept for
-    diarization (engine/speakers/): its frame scores, binarised as WhisperX does (``regions``, seconds)."""
+    diarization (engine/speakers/): its frame scores, binarised with WhisperX's onset and offset
+    (``regions``, seconds), but not cut at its 30 s chunks, and with blips and gaps under 0.1 s dropped."""
 
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline  # None: nothing to hear

@@ -36,7 +36,7 @@ def _text(segments: Segments, text: str) -> str:
         return text.strip() + "\n" if text.strip() else ""
     turns: list[tuple[str, list[str]]] = []
     for segment in segments:
-        speaker, words = str(segment.get("speaker") or "?"), " ".join(str(segment.get("text", "")).split())
+        speaker, words = str(segment.get("speaker") or "?"), _plain(segment)
         if turns and turns[-1][0] == speaker:
             turns[-1][1].append(words)
         else:
@@ -50,14 +50,14 @@ def _diarized(segments: Segments) -> bool:
 
 def _srt(segments: Segments, _text_: str) -> str:
     blocks = [
-        f"{number}\n{_clock(s['start'], ',')} --> {_clock(s['end'], ',')}\n{_line(s)}\n"
+        f"{number}\n{_clock(s['start'], ',')} --> {_clock(_end(s), ',')}\n{_line(s)}\n"
         for number, s in enumerate(segments, 1)
     ]
     return "\n".join(blocks)
 
 
 def _vtt(segments: Segments, _text_: str) -> str:
-    blocks = [f"{_clock(s['start'], '.')} --> {_clock(s['end'], '.')}\n{_voiced(s)}\n" for s in segments]
+    blocks = [f"{_clock(s['start'], '.')} --> {_clock(_end(s), '.')}\n{_voiced(s)}\n" for s in segments]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
@@ -71,15 +71,24 @@ def _tsv(segments: Segments, _text_: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _end(segment: dict[str, Any]) -> float:
+    """A cue's end, a millisecond past its start at least (a one-word segment can be timed 0 s long)."""
+    return max(float(segment["end"]), float(segment["start"]) + 0.001)
+
+
 def _plain(segment: dict[str, Any]) -> str:
     return " ".join(str(segment.get("text", "")).split())
 
 
 def _voiced(segment: dict[str, Any]) -> str:
     """WebVTT's voice tag: ``<v SPEAKER_00>text`` (``<``, ``>`` and ``&`` escaped in the text)."""
-    text = _plain(segment).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    speaker = segment.get("speaker")
+    text = _escaped(_plain(segment))
+    speaker = _escaped(str(segment.get("speaker") or ""))
     return f"<v {speaker}>{text}" if speaker else text
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _line(segment: dict[str, Any]) -> str:

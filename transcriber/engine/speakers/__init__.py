@@ -1,1 +1,1 @@
-"""Speaker diarization offline: CAM++ embeddings of the words' speech, clustered (diarizer.py)."""
+"""Speaker diarization offline: CAM++ embeddings of the detected speech, clustered (diarizer.py)."""

@@ -44,7 +44,10 @@ def cluster(embeddings: np.ndarray, min_speakers: int | None = None, max_speaker
     if count == 0:
         return np.zeros(0, np.int64)
     centred = embeddings.astype(np.float32) - embeddings.mean(axis=0, dtype=np.float64).astype(np.float32)
-    centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-8)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    if float(norms.max()) < 1e-6:  # every window alike (the same audio over and over): one voice
+        return np.zeros(count, np.int64)
+    centred /= np.maximum(norms, 1e-8)
     if count <= DIRECT_LIMIT:
         return _agglomerate(centred, one_voice, min_speakers, max_speakers)
     return _two_stage(centred, one_voice, min_speakers, max_speakers)
@@ -59,16 +62,17 @@ def _agglomerate(embeddings: np.ndarray, one_voice: float, min_speakers: int | N
     windows'); by default, the cut's own, small clusters merged.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist, squareform
+    from scipy.spatial.distance import squareform
 
     count = embeddings.shape[0]
     if count == 1:
         return np.zeros(1, np.int64)
-    distances = np.clip(pdist(embeddings.astype(np.float64), "cosine"), 0.0, 2.0)
+    distances = _cosine(embeddings)
     tree = linkage(distances, method="average")
     if clusters is not None:
         return _renumber(fcluster(tree, t=clusters, criterion="maxclust"))
-    fewest, most = max(min_speakers or 1, 1), min(max_speakers or MOST_SPEAKERS, count)
+    fewest = max(min_speakers or 1, 1)
+    most = min(max(max_speakers or MOST_SPEAKERS, fewest), count)  # min_speakers past MOST_SPEAKERS is honoured
     if judge is None:
         square = squareform(distances.astype(np.float32))
 
@@ -86,8 +90,18 @@ def _agglomerate(embeddings: np.ndarray, one_voice: float, min_speakers: int | N
     best = max((score for score, _ in cuts.values()), default=-1.0)
     if not cuts or (fewest <= 1 and best < one_voice):
         return np.zeros_like(judge(np.zeros(count, np.int64))[0])
-    chosen = max(speakers for speakers, (score, _) in cuts.items() if score >= NEAR_BEST * best)
+    near = best - (1.0 - NEAR_BEST) * abs(best)  # within 10 % of the best, below it even when it is negative
+    chosen = max(speakers for speakers, (score, _) in cuts.items() if score >= near)
     return cuts[chosen][1]
+
+
+def _cosine(embeddings: np.ndarray) -> np.ndarray:
+    """Condensed cosine distances (float64, 0–2); a row of zeros is at distance 1 from every other."""
+    from scipy.spatial.distance import pdist
+
+    distances = pdist(embeddings.astype(np.float64), "cosine")
+    np.nan_to_num(distances, copy=False, nan=1.0)
+    return np.clip(distances, 0.0, 2.0, out=distances)
 
 
 def silhouette(square: np.ndarray, labels: np.ndarray) -> float:
@@ -111,7 +125,7 @@ def _two_stage(embeddings: np.ndarray, one_voice: float, min_speakers: int | Non
                max_speakers: int | None) -> np.ndarray:
     """Blocks cut into ``BLOCK_CLUSTERS`` each, then their clusters' means clustered; each cut of the
     means judged by the silhouette of the windows it gives (on ``DIRECT_LIMIT`` of them, evenly spread)."""
-    from scipy.spatial.distance import pdist, squareform
+    from scipy.spatial.distance import squareform
 
     labels = np.zeros(embeddings.shape[0], np.int64)
     centroids: list[np.ndarray] = []
@@ -121,8 +135,7 @@ def _two_stage(embeddings: np.ndarray, one_voice: float, min_speakers: int | Non
         labels[first:first + block.shape[0]] = local + len(centroids)
         centroids += [_normalised(block[local == n].mean(axis=0)) for n in range(local.max() + 1)]
     sample = np.linspace(0, embeddings.shape[0] - 1, DIRECT_LIMIT).round().astype(np.int64)
-    square = squareform(np.clip(pdist(embeddings[sample].astype(np.float64), "cosine"), 0.0, 2.0)
-                        .astype(np.float32))
+    square = squareform(_cosine(embeddings[sample]).astype(np.float32))
     fewest = max(min_speakers or 1, 1)
 
     def judge(cut: np.ndarray) -> tuple[np.ndarray, float]:

@@ -1,4 +1,4 @@
-"""The offline speaker pipeline: the words' speech → CAM++ embeddings → clustering → speakers on words.
+"""The offline speaker pipeline: the speech heard (or the words') → CAM++ embeddings → clustering → speakers on words.
 
 Runs after word timing, on the recording's samples (docs/PERFORMANCE.md has
 its accuracy on bench/dialogues.py's set and its speed).  Loaded once per

@@ -5,7 +5,7 @@ The speech is what the recognition's voice-activity detector heard
 or, without it, where the words are: each segment's words, split where they
 pause for ``JOIN_GAP``.  Each such region is covered by windows
 of ``WINDOW`` seconds every ``STEP`` (one window of its own length when it is
-shorter, at least ``MIN_WINDOW``).  Windows never cross a segment's edge, and
+shorter, widened to ``MIN_WINDOW``).  Windows rarely cross a segment's edge, and
 segments end at sentences, so a window rarely hears two people.  Each window
 becomes an 80-bin Kaldi fbank, mean-normalised over time, and a 192-value
 embedding, L2-normalised (3D-Speaker's own recipe for these weights).
