@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import api_load, diarization, latency, memory, scale, throughput
+from bench import api_load, diarization, exports, latency, memory, scale, throughput
 from bench.harness import RESULTS, SETTINGS, save
 
 SCENARIOS = {
@@ -29,6 +29,7 @@ SCENARIOS = {
     "diarization": lambda work, args: diarization.run(work, sweep=args.sweep),
     "speakers-memory": lambda work, args: memory.run_speakers(
         work, minutes=args.minutes or (5.0 if args.quick else 60.0)),
+    "exports": lambda work, args: exports.run(work, minutes=args.minutes or (10.0 if args.quick else 60.0)),
 }
 
 
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
     parser.add_argument("--no-alone", action="store_true",
                         help="memory: leave out the WhisperX-alone comparison (for repeat runs)")
-    parser.add_argument("--minutes", type=float, default=0.0, help="speakers-memory: the recording's length")
+    parser.add_argument("--minutes", type=float, default=0.0, help="speakers-memory, exports: the recording's length")
     parser.add_argument("--sweep", action="store_true", help="diarization: DER at other clustering thresholds")
     args = parser.parse_args()
     chosen = list(SCENARIOS) if "all" in args.scenarios else args.scenarios

@@ -18,7 +18,8 @@ and by the engine in the worker (a failed attempt that says why):
 - an ordinary name: nothing special.
 
 Whatever the behaviour, a file that is transcribed has its whole stem as its
-transcript (``slow--call`` for ``slow--call.wav``).
+transcript (``slow--call`` for ``slow--call.wav``), and its speech is where its
+audio is not silent (``speech_of``: a tone, a pause, a tone has two stretches).
 
 :class:`FailingWhileMarkedEngine` fails every file while a marker file is in
 the shared folder (a forced re-run of a file that once succeeded).
@@ -32,15 +33,19 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 from transcriber.domain.job import Stage
 from transcriber.domain.settings import TranscriptionSettings
 from transcriber.domain.transcript import Transcript
-from transcriber.engine.audio import Clip
+from transcriber.engine.audio import SAMPLE_RATE, Clip
 from transcriber.engine.base import EngineOptions, ProgressReporter
 
 SEPARATOR = "--"
 BEHAVIOURS = frozenset({"crash", "abort", "hang", "flaky", "slow", "bloat"})
 SLOW_SECONDS = 3.0
+FRAME = SAMPLE_RATE // 100  # the fake speech detector's frames: 10 ms
+SILENT = 0.01  # their RMS under this is silence (write_tone's tones are 0.24)
 BLOAT_MB = 400
 _leaked: list[bytearray] = []
 
@@ -120,7 +125,17 @@ class FakeEngine:
                          "speaker": "SPEAKER_01"}]
         return Transcript(
             text=stem, language=settings.language, segments=segments, model=settings.model_size, confidence=0.9,
+            speech=speech_of(clip.samples),
         )
+
+
+def speech_of(samples: np.ndarray) -> list[tuple[float, float]]:
+    """The stretches of 10 ms frames that are not silent, in seconds: the fake's speech detector."""
+    frames = samples[:samples.size // FRAME * FRAME].reshape(-1, FRAME)
+    loud = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)) >= SILENT
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], loud, [False]]).astype(np.int8)))
+    return [(round(int(start) * FRAME / SAMPLE_RATE, 3), round(int(end) * FRAME / SAMPLE_RATE, 3))
+            for start, end in zip(edges[::2], edges[1::2], strict=True)]
 
 
 class SlowStartingEngine(FakeEngine):

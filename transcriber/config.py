@@ -18,9 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from transcriber.domain.analysis import DEFAULT_MIN_SILENCE_SECONDS
 from transcriber.domain.settings import COMPUTE_TYPES, DEVICES, SPEAKER_HINTS, language_of, speaker_hints_error
 from transcriber.errors import ConfigError
-from transcriber.exports.formats import FILE_FORMATS
+from transcriber.exports import FILE_FORMATS
 
 DEFAULT_AUDIO_EXTENSIONS = (
     "mp3", "wav", "m4a", "ogg", "oga", "opus", "webm", "flac", "aac", "wma", "mp4", "mkv", "mov",
@@ -148,6 +149,14 @@ class DiarizationConfig(_Section):
     pyannote_pipeline: str = ""
 
 
+class AnalysisConfig(_Section):
+    """The call facts of every ``.result`` (its ``analysis``): docs/CONFIGURATION.md, analysis."""
+
+    # The shortest pause listed as a silence mark. The speech detector joins gaps under
+    # 0.1 s, so less marks nothing more; past an hour it is seconds mistaken for milliseconds.
+    min_silence_seconds: float = Field(DEFAULT_MIN_SILENCE_SECONDS, ge=0.1, le=3600)
+
+
 class DatabaseConfig(_Section):
     url: SecretStr = SecretStr("")
 
@@ -178,6 +187,7 @@ class Config(_Section):
     api: ApiConfig = ApiConfig()
     whisperx: WhisperXConfig = WhisperXConfig()
     diarization: DiarizationConfig = DiarizationConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     processing: ProcessingConfig = ProcessingConfig()
     watch: WatchConfig = WatchConfig()
     database: DatabaseConfig = DatabaseConfig()

@@ -44,6 +44,9 @@ class ErrorCode(StrEnum):
     IN_MANUAL_REVIEW = "in_manual_review"
     NAME_IN_USE = "name_in_use"
     REQUEST_TOO_LARGE = "request_too_large"
+    INVALID_EDITS = "invalid_edits"
+    EDIT_CONFLICT = "edit_conflict"
+    INVALID_RANGE = "invalid_range"
     DATABASE_UNAVAILABLE = "database_unavailable"
     INTERNAL_ERROR = "internal_error"
     # the daemon's own start and stop (the log and the exit status, never a client)
@@ -66,6 +69,16 @@ class TranscriberError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class EditConflict(TranscriberError):
+    """Corrections based on a version (or a transcript) that is no longer the current one."""
+
+    code = ErrorCode.EDIT_CONFLICT
+
+    def __init__(self, message: str, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version
 
 
 class ConfigError(TranscriberError):
@@ -280,6 +293,9 @@ SUGGESTIONS: dict[ErrorCode, str] = {
     ErrorCode.IN_MANUAL_REVIEW: "fix the cause, then `force: true`",
     ErrorCode.NAME_IN_USE: "rename or remove one of them",
     ErrorCode.REQUEST_TOO_LARGE: "send only the fields of the request",
+    ErrorCode.INVALID_EDITS: "the message names the field; GET /edits shows the document to start from",
+    ErrorCode.EDIT_CONFLICT: "someone saved corrections since you read them: GET /edits again, redo yours on it",
+    ErrorCode.INVALID_RANGE: "`from` and `to` are seconds, 0 <= from < to, `from` before the recording's end",
     ErrorCode.DATABASE_UNAVAILABLE: "set `database.url`, or wait for PostgreSQL",
     ErrorCode.INTERNAL_ERROR: "the daemon log has the traceback; please report it",
 }

@@ -55,7 +55,8 @@ HOSTILE_NAMES = [
 ]
 
 BODY_ROUTES = [("POST", "/transcribe"), ("DELETE", "/transcribe")]
-PATH_ROUTES = [("DELETE", "/transcribe/{}"), ("GET", "/status/{}"), ("GET", "/result/{}")]
+PATH_ROUTES = [("DELETE", "/transcribe/{}"), ("GET", "/status/{}"), ("GET", "/result/{}"), ("GET", "/edits/{}"),
+               ("PUT", "/edits/{}")]
 
 # (raw body of POST /transcribe, status, error_code)
 MALFORMED_BODIES = [

@@ -74,3 +74,51 @@ def test_config_path_is_the_default_of_config(tmp_path: Path) -> None:
                                env={**os.environ, "CONFIG_PATH": str(config)})
     assert completed.returncode == 2
     assert "models-from-config-path" in completed.stderr
+
+
+def _transcribed(folder: Path) -> Path:
+    """A diarized ``.result`` beside its audio, as the daemon writes them."""
+    folder.mkdir(exist_ok=True)
+    audio = folder / "звонок 1.wav"
+    audio.write_bytes(b"")
+    segments = [{"id": 0, "start": 0.0, "end": 2.0, "text": "Dispatch, hello.", "speaker": "SPEAKER_00"},
+                {"id": 1, "start": 2.5, "end": 5.0, "text": "Fire at the station.", "speaker": "SPEAKER_01"}]
+    result = {"task_id": "t-1", "filename": audio.name, "duration_seconds": 6.0,
+              "processing_end": "2026-12-07T06:00:00.000Z",
+              "transcription": {"text": "Dispatch, hello. Fire at the station.", "language": "en",
+                                "segments": segments,
+                                "speakers": [{"id": "SPEAKER_00", "talk_seconds": 2.0, "words": 0, "segments": 1},
+                                             {"id": "SPEAKER_01", "talk_seconds": 2.5, "words": 0, "segments": 1}]},
+              "metadata": {}}
+    (folder / f"{audio.name}.result").write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+    return audio
+
+
+def test_edits_and_export_round_trip_through_the_folder(tmp_path: Path) -> None:
+    audio = _transcribed(tmp_path / "shared")
+    config = write_config(tmp_path)
+    shown = run_cli("edits", str(audio), config=config)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["version"] == 0
+    (tmp_path / "doc.json").write_text(json.dumps({"version": 0, "speakers": {"SPEAKER_00": "Диспетчер"},
+                                                   "segments": {"1": {"text": "Fire at the bus station."}}}))
+    put = run_cli("edits", str(audio), "--put", str(tmp_path / "doc.json"), config=config)
+    assert put.returncode == 0, put.stderr
+    assert json.loads(put.stdout)["version"] == 1
+    assert json.loads((audio.parent / f"{audio.name}.edits").read_text(encoding="utf-8"))["version"] == 1
+    stale = run_cli("edits", str(audio), "--put", str(tmp_path / "doc.json"), config=config)
+    assert stale.returncode == 2 and "edit_conflict" in stale.stderr
+    text = run_cli("export", str(audio), "--format", "txt", config=config)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout == "Диспетчер: Dispatch, hello.\nSPEAKER_01: Fire at the bus station.\n"
+    machine = run_cli("export", str(audio), "--format", "txt", "--no-edited", config=config)
+    assert "SPEAKER_00: Dispatch, hello." in machine.stdout
+    part = run_cli("export", str(audio), "--format", "txt", "--from", "2.2", config=config)
+    assert part.stdout == "SPEAKER_01: Fire at the bus station.\n"
+    bad = run_cli("export", str(audio), "--from", "9", config=config)
+    assert bad.returncode == 2 and "invalid_range" in bad.stderr
+    docx = run_cli("export", str(audio), "--format", "docx", "-o", str(tmp_path / "call.docx"), config=config)
+    assert docx.returncode == 0, docx.stderr
+    assert (tmp_path / "call.docx").read_bytes()[:2] == b"PK"  # a zip: python-docx reads it in tests/unit
+    missing = run_cli("export", str(tmp_path / "shared" / "none.wav"), config=config)
+    assert missing.returncode == 1 and "none.wav.result" in missing.stderr

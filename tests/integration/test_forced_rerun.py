@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.fake_engine import FailingWhileMarkedEngine
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
-from transcriber.exports import formats
+from transcriber.exports import render_bytes
 
 CONFIG = {"output": {"write_formats": ["srt", "txt"]}, "processing": {"max_retry_attempts": 2}}
 OWN = ("", ".in_progress", ".result", ".srt", ".txt")
@@ -74,7 +74,7 @@ def test_force_from_review_brings_the_earlier_result_back_until_the_new_run_repl
     (api.shared / ".pause").unlink()
     second = wait_for(lambda: (r := result_of(api.shared, "call.wav")) and r["task_id"] != first["task_id"] and
                       not (api.shared / "call.wav.in_progress").exists() and r, what="the new result")
-    assert (api.shared / "call.wav.srt").read_text(encoding="utf-8") == formats.render(second, "srt")
+    assert (api.shared / "call.wav.srt").read_text(encoding="utf-8") == render_bytes(second, "srt").decode()
     assert api.client.get("/status/call.wav").json()["status"] == "completed"
     assert api.client.get("/result/call.wav").json()["task_id"] == second["task_id"]
     history = names(review, "call.wav")  # only the failed run's sidecar, kept as history

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
 from tests.helpers import in_progress_of, result_of, wait_for, write_tone
+from transcriber.domain import edits as corrections
 from transcriber.domain.job import DELETED, JobStatus
 from transcriber.domain.task_filter import TaskFilter
+from transcriber.folder.layout import SharedFolder
 from transcriber.mirror import database
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow, columns, listed_columns
+from transcriber.scheduler.store import JobStore
 
 # Every status the mirror writes: 002_status_check.sql's CHECK allows exactly these.
 MIRROR_STATUSES = [*(status.value for status in JobStatus), DELETED]
@@ -38,12 +43,12 @@ def test_migrations_from_empty_and_again(database_url: str) -> None:
     db = Database(database_url)
     db.open()
     try:
-        assert db.migrate() == [1, 2, 3]
+        assert db.migrate() == [1, 2, 3, 4]
         assert db.migrate() == []
     finally:
         db.close()
     assert [r["version"] for r in rows(database_url, "SELECT version FROM schema_migrations ORDER BY version")] == [
-        1, 2, 3]
+        1, 2, 3, 4]
     tables = {r["tablename"] for r in rows(database_url, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert {"tasks", "transcriptions", "task_events", "schema_migrations"} <= tables
 
@@ -85,12 +90,13 @@ def test_later_migrations_apply_over_a_001_database_that_holds_rows(
             conn.execute("INSERT INTO transcriptions (task_id, text) VALUES (%s, 'kept')", (ids["completed"],))
         before = rows(database_url, "SELECT * FROM tasks ORDER BY task_id")
         monkeypatch.setattr(database, "available_migrations", lambda: every)
-        assert db.migrate() == [2, 3]
+        assert db.migrate() == [2, 3, 4]
         assert db.migrate() == []
     finally:
         db.close()
     assert rows(database_url, "SELECT * FROM tasks ORDER BY task_id") == before and len(before) == len(ids)
-    assert rows(database_url, "SELECT text, speakers FROM transcriptions") == [{"text": "kept", "speakers": []}]
+    assert rows(database_url, "SELECT text, speakers, analysis, longest_silence_seconds FROM transcriptions") == [
+        {"text": "kept", "speakers": [], "analysis": None, "longest_silence_seconds": None}]
     assert rows(database_url, "SELECT count(*) AS n FROM task_events")[0]["n"] == 1
     with pytest.raises(psycopg.errors.CheckViolation):
         insert_status(database_url, "bogus")
@@ -291,7 +297,8 @@ def test_search_with_stemming_in_russian_and_english(start_api, database_url: st
     results = response.json()["results"]
     assert [r["filename"] for r in results] == [expected]
     assert "<b>" in results[0]["snippet"]
-    assert results[0]["segments"] == [{"start": 0.0, "end": 2.0, "text": expected[:-4], "speaker": None}]
+    assert results[0]["segments"] == [{"start": 0.0, "end": 2.0, "text": expected[:-4], "speaker": None,
+                                       "speaker_name": None}]
 
 
 def test_task_listing_filters_and_pages(start_api, database_url: str) -> None:
@@ -328,8 +335,48 @@ def test_speakers_are_mirrored_and_filter_tasks_and_search(start_api, database_u
     assert api.client.get("/tasks", params={"speaker": "<script>"}).status_code == 422
     hits = api.client.get("/search", params={"q": "dispatcher", "speaker": "SPEAKER_01"}).json()["results"]
     assert [h["segments"] for h in hits] == [[{"start": 1.0, "end": 2.0, "text": "dispatcher answers",
-                                               "speaker": "SPEAKER_01"}]]
+                                               "speaker": "SPEAKER_01", "speaker_name": None}]]
     assert api.client.get("/search", params={"q": "dispatcher", "speaker": "SPEAKER_00"}).json()["results"] == []
+
+
+def write_tones_with_pause(path: Path, tone: float, pause: float, rate: int = 16_000) -> Path:
+    """A WAV file: a tone, ``pause`` seconds of silence, the tone again (the fake engine's speech: the tones)."""
+    sine = (8000 * np.sin(2 * np.pi * 440 * np.arange(int(tone * rate)) / rate)).astype("<i2")
+    samples = np.concatenate([sine, np.zeros(int(pause * rate), "<i2"), sine])
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(samples.tobytes())
+    return path
+
+
+def test_call_facts_are_mirrored_and_tasks_filter_on_the_longest_silence(start_api, database_url: str) -> None:
+    api = start_api({"database": {"url": database_url}, "analysis": {"min_silence_seconds": 2.5}})
+    write_tones_with_pause(api.shared / "long pause.wav", tone=1.0, pause=4.0)
+    write_tones_with_pause(api.shared / "short pause.wav", tone=1.0, pause=1.0)
+    wait_for(lambda: len(rows(database_url, "SELECT 1 FROM transcriptions")) == 2)
+    stored = {r["filename"]: r for r in rows(database_url, "SELECT filename, analysis, speech_seconds, "
+                                              "longest_silence_seconds FROM transcriptions JOIN tasks USING (task_id)")}
+    long_pause = stored["long pause.wav"]
+    assert long_pause["analysis"] == result_of(api.shared, "long pause.wav")["analysis"]
+    assert long_pause["analysis"]["silence_marks"] == [{"start": 1.0, "end": 5.0, "seconds": 4.0}]
+    assert long_pause["analysis"]["min_silence_seconds"] == 2.5
+    assert (long_pause["speech_seconds"], long_pause["longest_silence_seconds"]) == (2.0, 4.0)
+    assert (stored["short pause.wav"]["speech_seconds"], stored["short pause.wav"]["longest_silence_seconds"]) == (
+        2.0, 1.0)
+    assert stored["short pause.wav"]["analysis"]["silence_marks"] == []
+
+    def filenames(**params: object) -> list[str]:
+        response = api.client.get("/tasks", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(t["filename"] for t in response.json()["tasks"])
+
+    assert filenames(min_silence=3) == filenames(min_silence=4) == ["long pause.wav"]
+    assert filenames(min_silence=4.01) == []
+    assert filenames(min_silence=0.5) == filenames() == ["long pause.wav", "short pause.wav"]
+    for bad in ("-1", "soon", "nan", "inf"):
+        assert api.client.get("/tasks", params={"min_silence": bad}).status_code == 422, bad
 
 
 def test_queries_answer_503_when_the_mirror_is_off(start_api) -> None:
@@ -340,3 +387,33 @@ def test_queries_answer_503_when_the_mirror_is_off(start_api) -> None:
         assert response.json()["error_code"] == "database_unavailable"
         assert "database.url" in response.json()["message"]
     assert api.client.get("/health").json()["database"] == "disabled"
+
+
+def test_corrections_reach_search_and_the_speaker_filters(start_api, database_url: str) -> None:
+    api = start_api({"database": {"url": database_url}, "whisperx": {"diarize": True}})
+    name = "caller asks dispatcher answers.wav"
+    write_tone(api.shared / name, seconds=2.0)
+    wait_for(lambda: len(rows(database_url, "SELECT 1 FROM transcriptions")) == 1)
+    saved = api.client.put(f"/edits/{name}", json={
+        "version": 0, "speakers": {"SPEAKER_01": "Диспетчер"}, "segments": {"1": {"text": "operator replies"}}})
+    assert saved.status_code == 200, saved.text
+
+    def found(q: str, **params: str) -> list[dict]:
+        return api.client.get("/search", params={"q": q, **params}).json()["results"]
+
+    wait_for(lambda: found("operator"), what="the corrected text in the mirror")
+    assert found("dispatcher") == []  # the machine's word is no longer what people read
+    hits = found("operator", speaker="Диспетчер")
+    assert [h["segments"] for h in hits] == [[{"start": 1.0, "end": 2.0, "text": "operator replies",
+                                               "speaker": "SPEAKER_01", "speaker_name": "Диспетчер"}]]
+    assert api.client.get("/tasks", params={"speaker": "Диспетчер"}).json()["total"] == 1
+    events = rows(database_url, "SELECT event_type, details FROM task_events WHERE event_type = 'edited'")
+    assert [e["details"]["version"] for e in events] == [1]
+    # Corrections saved while the daemon was away are mirrored by the reconciliation at start.
+    api.daemon.stop(grace_seconds=0)
+    store = JobStore(SharedFolder(api.shared, ()), 2)
+    store.save_edits(name, corrections.parse({"segments": {"0": {"text": "customer phones"}}},
+                                             result_of(api.shared, name)), 1, result_of(api.shared, name)["task_id"])
+    again = start_api({"database": {"url": database_url}, "whisperx": {"diarize": True}})
+    wait_for(lambda: again.client.get("/search", params={"q": "customer"}).json()["results"],
+             what="the corrections saved while away, mirrored at start")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from tests.helpers import result_of, wait_for, wait_for_rescans, write_tone
-from transcriber.exports import formats
+from transcriber.exports import render_bytes
 
 RENDERINGS = {"output": {"write_formats": ["srt", "txt"]}}
 
@@ -28,7 +28,7 @@ def test_a_completed_file_gets_the_configured_renderings(start_daemon, shared: P
     write_tone(shared / "звонок 1.wav")
     result = wait_for(lambda: done(shared, "звонок 1.wav"), what="the result")
     for fmt in ("srt", "txt"):
-        assert (shared / f"звонок 1.wav.{fmt}").read_text(encoding="utf-8") == formats.render(result, fmt), fmt
+        assert (shared / f"звонок 1.wav.{fmt}").read_text(encoding="utf-8") == render_bytes(result, fmt).decode(), fmt
     assert (shared / "звонок 1.wav.txt").read_text(encoding="utf-8") == "звонок 1\n"
     assert sorted(p.name for p in shared.iterdir() if p.name.startswith("звонок")) == [
         "звонок 1.wav", "звонок 1.wav.result", "звонок 1.wav.srt", "звонок 1.wav.txt"]
@@ -40,7 +40,7 @@ def test_the_json_rendering_is_the_result_document(start_daemon, shared: Path) -
     result = wait_for(lambda: done(shared, "call.wav"), what="the result")
     assert json.loads((shared / "call.wav.json").read_text(encoding="utf-8")) == result
     assert (shared / "call.wav.vtt").read_text(encoding="utf-8").startswith("WEBVTT\n")
-    assert (shared / "call.wav.tsv").read_text(encoding="utf-8") == formats.render(result, "tsv")
+    assert (shared / "call.wav.tsv").read_text(encoding="utf-8") == render_bytes(result, "tsv").decode()
 
 
 def test_renderings_never_become_jobs_even_with_their_formats_as_extensions(start_daemon, shared: Path) -> None:
@@ -77,7 +77,7 @@ def test_a_forced_rerun_replaces_the_renderings(start_api) -> None:
     assert response.status_code == 200, response.text
     second = response.json()["result"]
     assert second["task_id"] != first["task_id"]
-    assert (api.shared / "twice.wav.srt").read_text(encoding="utf-8") == formats.render(second, "srt")
+    assert (api.shared / "twice.wav.srt").read_text(encoding="utf-8") == render_bytes(second, "srt").decode()
     assert json.loads((api.shared / "twice.wav.json").read_text(encoding="utf-8"))["task_id"] == second["task_id"]
     served = api.client.get("/result/twice.wav", params={"format": "srt"}).text
     assert served == (api.shared / "twice.wav.srt").read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ def test_the_shipped_config_has_the_seed_defaults() -> None:
     assert (w.model_size, w.language, w.temperature, w.compute_type, w.device) == ("base", "ru", 0.1, "int8", "cpu")
     assert (p.max_retry_attempts, p.timeout_seconds, p.max_concurrent_tasks) == (3, 3600, 1)
     assert config.watch.stability_seconds == 2
+    assert config.analysis.min_silence_seconds == 2
     assert config.shared_directory == REPO_CONFIG.parent / "shared"
     assert config == load_config(None, environ={}).model_copy(
         update={"shared_directory": config.shared_directory, "models": config.models})
@@ -42,6 +43,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         ({"TRANSCRIBER_PROCESSING__TIMEOUT_SECONDS": "10"}, lambda c: c.processing.timeout_seconds, 10),
         ({"TRANSCRIBER_WATCH__EXTENSIONS": "[mp3, WAV]"}, lambda c: c.watch.extensions, ("mp3", "wav")),
         ({"TRANSCRIBER_WATCH__RECURSIVE": "true"}, lambda c: c.watch.recursive, True),
+        ({"TRANSCRIBER_ANALYSIS__MIN_SILENCE_SECONDS": "5"}, lambda c: c.analysis.min_silence_seconds, 5.0),
         ({"TRANSCRIBER_API_TOKEN": "s3cret"}, lambda c: c.api.token.get_secret_value(), "s3cret"),
         ({"DATABASE_URL": "postgresql://x/y"}, lambda c: c.database.url.get_secret_value(), "postgresql://x/y"),
         ({"TRANSCRIBER_SHARED_DIRECTORY": "/data/in"}, lambda c: c.shared_directory, Path("/data/in")),
@@ -60,6 +62,9 @@ def test_environment_overrides(environ: dict[str, str], getter, expected) -> Non
         ("whisperx: {compute_type: int4}", {}, "config error: whisperx.compute_type: "),
         ("processing: {max_retry_attempts: 0}", {}, "config error: processing.max_retry_attempts: "),
         ("watch: {observer: magic}", {}, "config error: watch.observer: "),
+        ("analysis: {min_silence_seconds: 0}", {}, "config error: analysis.min_silence_seconds: "),
+        ("analysis: {min_silence_seconds: 2000 ms}", {}, "config error: analysis.min_silence_seconds: "),
+        ("analysis: {min_silence_seconds: 7200}", {}, "config error: analysis.min_silence_seconds: "),
         ("whisperx: {model_sise: base}", {}, "config error: whisperx.model_sise: unknown key"),
         ("", {"TRANSCRIBER_PROCESSING__TIMEOUT_SECONDS": "-1"},
          "config error: processing.timeout_seconds: Input should be greater than 0 (got -1) "

@@ -15,7 +15,7 @@ from transcriber.config import DEFAULT_AUDIO_EXTENSIONS
 from transcriber.domain.job import Source, fail_attempt, new_job, start_attempt
 from transcriber.domain.settings import TranscriptionSettings
 from transcriber.errors import AudioDecodeError
-from transcriber.exports import formats
+from transcriber.exports import EXPORTS, FILE_FORMATS, render_bytes
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder, is_audio_name
 from transcriber.scheduler.store import JobStore
@@ -32,14 +32,15 @@ RESULT = {
 
 
 def test_the_formats_that_may_be_written_are_the_configurable_ones() -> None:
-    assert set(formats.FILE_FORMATS) == {*formats.RENDERERS, "json"}
+    assert tuple(EXPORTS) == FILE_FORMATS
+    assert set(FILE_FORMATS) == {"json", "txt", "srt", "vtt", "tsv", "md", "docx"}
 
 
 @pytest.mark.parametrize("name", ["call.mp3.srt", "call.mp3.txt", "call.mp3.vtt", "call.mp3.tsv", "call.mp3.json",
-                                  "CALL.MP3.SRT"])
+                                  "call.mp3.md", "call.mp3.docx", "CALL.MP3.SRT"])
 def test_renderings_never_become_jobs_even_when_their_format_is_an_audio_extension(name: str) -> None:
     assert not is_audio_name(name, DEFAULT_AUDIO_EXTENSIONS)
-    assert not is_audio_name(name, (*DEFAULT_AUDIO_EXTENSIONS, *formats.FILE_FORMATS))
+    assert not is_audio_name(name, (*DEFAULT_AUDIO_EXTENSIONS, *FILE_FORMATS))
 
 
 def test_a_file_of_a_rendering_format_without_an_audio_name_before_it_still_counts() -> None:
@@ -51,11 +52,11 @@ def test_a_file_of_a_rendering_format_without_an_audio_name_before_it_still_coun
 
 
 def test_the_snapshot_sees_renderings_as_neither_audio_nor_sidecars(tmp_path: Path) -> None:
-    folder = SharedFolder(tmp_path, (*DEFAULT_AUDIO_EXTENSIONS, *formats.FILE_FORMATS))
+    folder = SharedFolder(tmp_path, (*DEFAULT_AUDIO_EXTENSIONS, *FILE_FORMATS))
     folder.prepare()
     write_tone(tmp_path / "a.wav")
     (tmp_path / "a.wav.result").write_text("{}")
-    for fmt in formats.FILE_FORMATS:
+    for fmt in FILE_FORMATS:
         (tmp_path / f"a.wav.{fmt}").write_text("x")
     snapshot = folder.snapshot()
     assert set(snapshot.audio) == {"a.wav"}
@@ -79,7 +80,7 @@ def test_complete_writes_each_configured_rendering_beside_the_result(tmp_path: P
     store = make_store(tmp_path, ("srt", "txt", "json", "vtt", "tsv"))
     store.complete(running_job(store, tmp_path), RESULT)
     for fmt in ("srt", "txt", "vtt", "tsv"):
-        assert (tmp_path / f"a.wav.{fmt}").read_text(encoding="utf-8") == formats.render(RESULT, fmt), fmt
+        assert (tmp_path / f"a.wav.{fmt}").read_text(encoding="utf-8") == render_bytes(RESULT, fmt).decode(), fmt
     assert (tmp_path / "a.wav.json").read_bytes() == (tmp_path / "a.wav.result").read_bytes()
     assert json.loads((tmp_path / "a.wav.json").read_text(encoding="utf-8")) == RESULT
     assert oct((tmp_path / "a.wav.srt").stat().st_mode & 0o777) == "0o644"
@@ -118,7 +119,7 @@ def test_a_rerun_replaces_the_configured_renderings_and_leaves_others(tmp_path: 
     (tmp_path / "a.wav.srt").write_text("old subtitles")
     (tmp_path / "a.wav.vtt").write_text("written under an earlier config")
     store.complete(running_job(store, tmp_path), RESULT)
-    assert (tmp_path / "a.wav.srt").read_text(encoding="utf-8") == formats.render(RESULT, "srt")
+    assert (tmp_path / "a.wav.srt").read_text(encoding="utf-8") == render_bytes(RESULT, "srt").decode()
     assert (tmp_path / "a.wav.vtt").read_text() == "written under an earlier config"
 
 
@@ -172,19 +173,19 @@ DIARIZED = {"transcription": {"text": "Hello there. Hi <you> & me. Bye.", "segme
 
 
 def test_diarized_renderings_show_the_speakers() -> None:
-    assert formats.render(DIARIZED, "txt") == "SPEAKER_00: Hello there.\nSPEAKER_01: Hi <you> & me. Bye.\n"
-    vtt = formats.render(DIARIZED, "vtt")
+    assert render_bytes(DIARIZED, "txt").decode() == "SPEAKER_00: Hello there.\nSPEAKER_01: Hi <you> & me. Bye.\n"
+    vtt = render_bytes(DIARIZED, "vtt").decode()
     assert "00:00:01.500 --> 00:00:02.500\n<v SPEAKER_01>Hi &lt;you&gt; &amp; me.\n" in vtt
     assert "<v SPEAKER_00>Hello there." in vtt
-    assert "1\n00:00:00,000 --> 00:00:01,200\n[SPEAKER_00] Hello there.\n" in formats.render(DIARIZED, "srt")
-    assert formats.render(DIARIZED, "tsv").splitlines()[:2] == ["start\tend\tspeaker\ttext",
+    assert "1\n00:00:00,000 --> 00:00:01,200\n[SPEAKER_00] Hello there.\n" in render_bytes(DIARIZED, "srt").decode()
+    assert render_bytes(DIARIZED, "tsv").decode().splitlines()[:2] == ["start\tend\tspeaker\ttext",
                                                                  "0\t1200\tSPEAKER_00\tHello there."]
-    assert formats.render(RESULT, "tsv").splitlines()[0] == "start\tend\ttext"  # without speakers as before
+    assert render_bytes(RESULT, "tsv").decode().splitlines()[0] == "start\tend\ttext"  # without speakers as before
 
 
 def test_subtitles_escape_speaker_names_and_never_end_a_cue_at_its_start() -> None:
     result = {"transcription": {"text": "yes", "segments": [
         {"start": 1.0, "end": 1.0, "text": "yes <b>", "speaker": "Ann <&> Bo"}]}}
-    vtt = formats.render(result, "vtt")
+    vtt = render_bytes(result, "vtt").decode()
     assert "00:00:01.000 --> 00:00:01.001\n<v Ann &lt;&amp;&gt; Bo>yes &lt;b&gt;\n" in vtt
-    assert "00:00:01,000 --> 00:00:01,001\n" in formats.render(result, "srt")
+    assert "00:00:01,000 --> 00:00:01,001\n" in render_bytes(result, "srt").decode()

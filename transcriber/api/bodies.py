@@ -86,6 +86,16 @@ def debug_info(debug: bool, state: FileState) -> dict[str, Any] | None:
     return api_debug.debug_info(_sidecar_of(state), state.status.value) if debug else None
 
 
+def completed_result(service: TranscriptionService, state: FileState, debug: bool) -> dict[str, Any]:
+    """The ``.result`` of a completed file; 404 ``result_not_found`` (saying where the file is) otherwise."""
+    document = service.result(state) if state.status is FileStatus.COMPLETED else None
+    if document is None:
+        raise ApiError(404, ErrorCode.RESULT_NOT_FOUND, f"no result yet: the file is {state.status.value}",
+                       state.name, status=state.status.value, current_status=state.status.value,
+                       debug_info=debug_info(debug, state))
+    return document
+
+
 def content_disposition(filename: str) -> str:
     """RFC 6266: an ASCII fallback plus the UTF-8 name, so Cyrillic survives any client."""
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)

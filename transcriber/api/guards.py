@@ -54,31 +54,35 @@ class ProtectedDocs:
 
 
 class BodyLimit:
-    """413 for bodies over ``limit`` bytes, declared or streamed."""
+    """413 for bodies over ``limit`` bytes, declared or streamed; paths starting with a
+    key of ``larger`` (``/edits/``) may send up to its value."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
+        self.app, self.limit, self.larger = app, limit, dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next((size for prefix, size in self.larger.items() if path.startswith(prefix)), self.limit)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            refusal = error_response(413, ErrorCode.REQUEST_TOO_LARGE, f"the request body is over {self.limit} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            refusal = error_response(413, ErrorCode.REQUEST_TOO_LARGE, f"the request body is over {limit} bytes")
             await refusal(scope, receive, send)
             return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, self._counting(receive, limit), send)
 
-    def _counting(self, receive: Receive) -> Callable[[], Awaitable[Message]]:
+    @staticmethod
+    def _counting(receive: Receive, limit: int) -> Callable[[], Awaitable[Message]]:
         seen = 0
 
         async def counted() -> Message:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise StarletteHTTPException(413, f"the request body is over {self.limit} bytes")
+            if seen > limit:
+                raise StarletteHTTPException(413, f"the request body is over {limit} bytes")
             return message
 
         return counted

@@ -194,8 +194,9 @@ class TaskPage(BaseModel):
 class SegmentHit(BaseModel):
     start: float | None = None
     end: float | None = None
-    text: str | None = None
+    text: str | None = None  # corrected, where the file has corrections (/edits)
     speaker: str | None = None
+    speaker_name: str | None = None  # the name people gave the speaker, if any
 
 
 class SearchHit(BaseModel):

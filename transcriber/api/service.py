@@ -18,9 +18,10 @@ from typing import Any
 
 import psutil
 
+from transcriber.domain.edits import Edits
 from transcriber.domain.job import Job, JobStatus, Source
 from transcriber.domain.settings import TranscriptionSettings
-from transcriber.errors import ErrorCode, InvalidFilename, TranscriberError
+from transcriber.errors import EditConflict, ErrorCode, InvalidFilename, TranscriberError
 from transcriber.folder import sidecars
 from transcriber.folder.filenames import locate, validate
 from transcriber.folder.layout import companion_suffixes
@@ -128,6 +129,20 @@ class TranscriptionService:
     def result(self, state: FileState) -> dict[str, Any] | None:
         base = state.audio or (self.folder.root / state.name)
         return sidecars.read_json(sidecars.result_path(base))
+
+    def edits(self, state: FileState) -> Edits:
+        return sidecars.read_edits(state.audio or (self.folder.root / state.name))
+
+    def save_edits(self, state: FileState, edits: Edits, based_on: int, task_id: str) -> Edits:
+        key = self._key(state.audio) if state.audio is not None else state.name
+        try:
+            return self.daemon.save_edits(key, edits, based_on, task_id)
+        except EditConflict as exc:
+            raise ApiError(409, ErrorCode.EDIT_CONFLICT, exc.message, state.name,
+                           current_version=exc.current_version) from exc
+        except OSError as exc:
+            raise ApiError(503, ErrorCode.OUTPUT_WRITE_FAILED,
+                           f"the shared folder refused the corrections: {exc.strerror or exc}", state.name) from exc
 
     def queue_position(self, state: FileState) -> int | None:
         return self.daemon.queue_position(self._key(state.audio)) if state.audio else None

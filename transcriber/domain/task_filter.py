@@ -16,6 +16,7 @@ class TaskFilter:
     until: datetime | None = None  # created before
     speaker: str | None = None  # a speaker of its transcript (SPEAKER_00, …)
     speakers: int | None = None  # how many speakers its transcript has
+    min_silence: float | None = None  # its transcript has a silence at least this long (seconds)
 
     def params(self) -> dict[str, Any]:
         return {name: (value if value != "" else None) for name, value in asdict(self).items()}

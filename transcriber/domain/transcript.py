@@ -36,3 +36,6 @@ class Transcript:
     stages: dict[str, Any] = field(default_factory=dict)
     # Diarized: who spoke when, [{"start", "end", "speaker"}], by the speech detector's speech.
     turns: list[dict[str, Any]] = field(default_factory=list)
+    # The speech detector's speech, [(start, end)] in seconds, for the result's analysis
+    # (domain/analysis.py); empty when the engine does not know it (the words are used then).
+    speech: list[tuple[float, float]] = field(default_factory=list)

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transcriber.exports.formats import FILE_FORMATS
-from transcriber.folder.sidecars import IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder, is_temp_name
+from transcriber.exports import FILE_FORMATS
+from transcriber.folder.sidecars import EDITS_SUFFIX, IN_PROGRESS_SUFFIX, RESULT_SUFFIX, fsync_folder, is_temp_name
 
 log = logging.getLogger("Folder")
 
@@ -31,7 +31,7 @@ def is_audio_name(name: str, extensions: Iterable[str]) -> bool:
     lowered = name.lower()
     if not name or name.startswith((".", "~")):
         return False
-    if lowered.endswith((IN_PROGRESS_SUFFIX, RESULT_SUFFIX, *TEMPORARY_SUFFIXES)):
+    if lowered.endswith((IN_PROGRESS_SUFFIX, RESULT_SUFFIX, EDITS_SUFFIX, *TEMPORARY_SUFFIXES)):
         return False
     stem, dot, extension = lowered.rpartition(".")
     if not (dot and stem) or extension not in extensions:
@@ -175,8 +175,9 @@ class SharedFolder:
 
 
 def companion_suffixes(formats: Iterable[str] = ()) -> tuple[str, ...]:
-    """What follows an audio name in the names of its own files: the two sidecars, then the renderings."""
-    return (IN_PROGRESS_SUFFIX, RESULT_SUFFIX, *(f".{fmt}" for fmt in formats))
+    """What follows an audio name in the names of its own files: the sidecars (the job, the
+    transcript, its corrections), then the renderings."""
+    return (IN_PROGRESS_SUFFIX, RESULT_SUFFIX, EDITS_SUFFIX, *(f".{fmt}" for fmt in formats))
 
 
 def unique_path(path: Path, formats: Iterable[str] = ()) -> Path:

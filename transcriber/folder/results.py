@@ -6,6 +6,7 @@ from datetime import datetime
 from importlib import metadata
 from typing import Any
 
+from transcriber.domain.analysis import DEFAULT_MIN_SILENCE_SECONDS, call_facts
 from transcriber.domain.job import Job
 from transcriber.domain.transcript import Transcript, speaker_summary
 from transcriber.folder.sidecars import format_time
@@ -14,9 +15,10 @@ from transcriber.folder.stability import Signature
 
 def build_result(
     job: Job, transcript: Transcript, duration_seconds: float, started: datetime, finished: datetime,
-    audio: Signature | None = None,
+    audio: Signature | None = None, min_silence_seconds: float = DEFAULT_MIN_SILENCE_SECONDS,
 ) -> dict[str, Any]:
-    """``audio``: the file's size and mtime when the worker was given it."""
+    """``audio``: the file's size and mtime when the worker was given it; ``min_silence_seconds``:
+    the shortest silence ``analysis.silence_marks`` lists (``analysis.min_silence_seconds``)."""
     settings = job.settings.to_dict()
     engine: dict[str, Any] = {"whisperx": whisperx_version(), "model": transcript.model}
     result_metadata: dict[str, Any] = {
@@ -44,7 +46,8 @@ def build_result(
     transcription: dict[str, Any] = {
         "text": transcript.text,
         "language": transcript.language,
-        "segments": transcript.segments,
+        # ``id``: the segment's index, how corrections (``.edits``) and fragments name it
+        "segments": [{"id": number, **segment} for number, segment in enumerate(transcript.segments)],
     }
     speakers = speaker_summary(transcript.segments)
     if speakers:
@@ -59,6 +62,8 @@ def build_result(
         "processing_time_seconds": round((finished - started).total_seconds(), 3),
         "settings": settings,
         "transcription": transcription,
+        "analysis": call_facts(transcript.segments, transcript.turns, transcript.speech, duration_seconds,
+                               min_silence_seconds),
         "metadata": result_metadata,
     }
 

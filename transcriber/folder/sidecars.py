@@ -1,7 +1,8 @@
 """Sidecar files: the job state on disk, written atomically (docs/ARCHITECTURE.md, a file's own files).
 
 ``call.mp3.in_progress`` holds a queued, processing or failing job;
-``call.mp3.result`` the finished transcript; ``call.mp3.srt`` and the other
+``call.mp3.result`` the finished transcript; ``call.mp3.edits`` the human
+corrections of it (``domain/edits.py``), versioned; ``call.mp3.srt`` and the other
 renderings of ``output.write_formats`` are copies of it in other formats
 (:func:`rendering_path`).  Every write goes to a temp file
 in the same folder, is fsynced, replaces the target with ``os.replace`` and
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from transcriber.domain import edits as corrections
 from transcriber.domain.job import (
     Attempt,
     AttemptError,
@@ -38,6 +40,7 @@ log = logging.getLogger("Sidecars")
 
 IN_PROGRESS_SUFFIX = ".in_progress"
 RESULT_SUFFIX = ".result"
+EDITS_SUFFIX = ".edits"
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".json"
 SIDECAR_MODE = 0o644
@@ -49,6 +52,36 @@ def in_progress_path(audio: Path) -> Path:
 
 def result_path(audio: Path) -> Path:
     return audio.with_name(audio.name + RESULT_SUFFIX)
+
+
+def edits_path(audio: Path) -> Path:
+    return audio.with_name(audio.name + EDITS_SUFFIX)
+
+
+def read_edits(audio: Path) -> corrections.Edits:
+    """The file's corrections; none (version 0) when there is no ``.edits``.  An unreadable
+    one is logged, read as none, and kept aside as ``call.mp3.edits.unreadable`` by the next write."""
+    return _edits_at(edits_path(audio)) or corrections.Edits()
+
+
+def _edits_at(path: Path) -> corrections.Edits | None:
+    document = read_json(path)
+    if document is None:
+        return None
+    try:
+        return corrections.from_dict(document)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("Ignoring malformed sidecar %s: %s", path.name, exc)
+        return None
+
+
+def write_edits(audio: Path, edits: corrections.Edits, indent: int | None = 2) -> None:
+    """Atomically, durably; an unreadable ``.edits`` it replaces is kept aside, not lost."""
+    path = edits_path(audio)
+    if path.exists() and _edits_at(path) is None:
+        with contextlib.suppress(OSError):
+            os.replace(path, path.with_name(path.name + ".unreadable"))
+    write_json_atomic(path, corrections.to_dict(edits), indent)
 
 
 def rendering_path(audio: Path, fmt: str) -> Path:

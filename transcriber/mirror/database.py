@@ -69,6 +69,9 @@ class TranscriptionRow:
     word_count: int
     model: str | None
     speakers: list[dict[str, Any]] = field(default_factory=list)  # transcription.speakers
+    analysis: dict[str, Any] | None = None  # the .result's analysis (None: a result from before it)
+    speech_seconds: float | None = None  # analysis.speech_seconds
+    longest_silence_seconds: float | None = None  # analysis.longest_silence_seconds, for GET /tasks?min_silence=
 
 
 @dataclass(frozen=True)

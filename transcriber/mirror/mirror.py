@@ -10,6 +10,7 @@ completed, failed or deleted while it was away converge too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from transcriber.domain import edits as corrections
 from transcriber.domain.job import DELETED, Job, JobStatus, recorded_settings
 from transcriber.errors import DatabaseUnavailable
 from transcriber.folder import sidecars
@@ -212,6 +214,9 @@ class Mirror:
             version = path.stat().st_mtime_ns
         except OSError:
             return
+        if suffix == sidecars.RESULT_SUFFIX:  # corrections saved since change what is mirrored too
+            with contextlib.suppress(OSError):
+                version = max(version, sidecars.edits_path(audio).stat().st_mtime_ns)
         document = sidecars.read_json(path)
         if document is None or "task_id" not in document:
             return
@@ -219,7 +224,7 @@ class Mirror:
         if task_id in known and version <= db_version:
             yield task_id, None, None
         elif suffix == sidecars.RESULT_SUFFIX:
-            yield task_id, *rows_from_result(document, version)
+            yield task_id, *rows_from_result(corrections.apply(document, sidecars.read_edits(audio)), version)
         else:
             try:
                 yield task_id, task_row(sidecars.job_from_dict(document), version), None
@@ -238,10 +243,14 @@ def rows_for_event(event: JobEvent, version: int) -> tuple[list[TaskRow], list[T
             task_id, filename = str(details["task_id"]), str(details["filename"])
             return [TaskRow(task_id, filename, DELETED, version, finished_at=_now())], [], [
                 EventRow(task_id, filename, _now(), "deleted", DELETED, details)]
+        if event.event == EventKind.EDITED and event.viewed is not None:  # corrections saved: the text people read
+            _, transcription = rows_from_result(event.viewed, version)
+            return [], [transcription], [EventRow(str(details["task_id"]), str(details["filename"]), _now(),
+                                                  EventKind.EDITED.value, JobStatus.COMPLETED.value, details)]
         return [], [], [EventRow(None, None, _now(), event.event, None, details)]
     now = _now()
     if event.event == EventKind.COMPLETED and event.result is not None:
-        row, transcription = rows_from_result(event.result, version)
+        row, transcription = rows_from_result(event.viewed or event.result, version)
         return [row], [transcription], [_state_change(job, now, JobStatus.COMPLETED.value, event.previous_status)]
     if event.event == EventKind.QUARANTINED:
         return [task_row(job, version)], [], [EventRow(job.task_id, job.filename, now, EventKind.QUARANTINED.value,
@@ -288,12 +297,21 @@ def rows_from_result(document: dict[str, Any], version: int) -> tuple[TaskRow, T
         audio_duration=document.get("duration_seconds"), processing_time=document.get("processing_time_seconds"),
     )
     text = transcription.get("text") or ""
+    analysis = document.get("analysis") if isinstance(document.get("analysis"), dict) else None
     return row, TranscriptionRow(
         task_id=document["task_id"], language=transcription.get("language"), text=text,
         segments=transcription.get("segments") or [], confidence=metadata.get("confidence"),
         word_count=int(metadata.get("word_count") or len(text.split())),
         model=(metadata.get("engine") or {}).get("model"), speakers=transcription.get("speakers") or [],
+        analysis=analysis, speech_seconds=_seconds(analysis, "speech_seconds"),
+        longest_silence_seconds=_seconds(analysis, "longest_silence_seconds"),
     )
+
+
+def _seconds(analysis: dict[str, Any] | None, key: str) -> float | None:
+    """A number of the analysis, or None where a hand-edited or older ``.result`` has none."""
+    value = (analysis or {}).get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _state_change(job: Job, now: datetime, status: str, previous: JobStatus | None) -> EventRow:

@@ -86,10 +86,14 @@ SELECT task_id, filename, status, version FROM tasks WHERE status <> 'deleted'
     AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
     AND (%(speaker)s::text IS NULL OR EXISTS (
         SELECT 1 FROM transcriptions tr WHERE tr.task_id = tasks.task_id
-            AND tr.speakers @> jsonb_build_array(jsonb_build_object('id', %(speaker)s::text))))
+            AND (tr.speakers @> jsonb_build_array(jsonb_build_object('id', %(speaker)s::text))
+                 OR tr.speakers @> jsonb_build_array(jsonb_build_object('name', %(speaker)s::text)))))
     AND (%(speakers)s::integer IS NULL OR EXISTS (
         SELECT 1 FROM transcriptions tr WHERE tr.task_id = tasks.task_id
             AND jsonb_array_length(tr.speakers) = %(speakers)s))
+    AND (%(min_silence)s::double precision IS NULL OR EXISTS (
+        SELECT 1 FROM transcriptions tr WHERE tr.task_id = tasks.task_id
+            AND tr.longest_silence_seconds >= %(min_silence)s))
 
 -- count_tasks --
 -- GET /tasks' total
@@ -107,7 +111,8 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 -- search --
 -- GET /search: full-text in the Russian and English configurations, with a
--- snippet and the segments that match
+-- snippet and the segments that match; the text is the corrected one (the mirror
+-- stores the result with its .edits applied), a speaker by id or by the name given
 WITH query AS (
     SELECT websearch_to_tsquery('russian', %(q)s) || websearch_to_tsquery('english', %(q)s) AS q
 )
@@ -116,16 +121,17 @@ SELECT t.task_id, t.filename, t.status, t.finished_at, tr.language,
        ts_rank(tr.search, query.q) AS rank,
        COALESCE((
            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                      'start', s->'start', 'end', s->'end', 'text', s->'text', 'speaker', s->'speaker')))
+                      'start', s->'start', 'end', s->'end', 'text', s->'text', 'speaker', s->'speaker',
+                      'speaker_name', s->'speaker_name')))
            FROM jsonb_array_elements(tr.segments) AS s
            WHERE (to_tsvector('russian', s->>'text') || to_tsvector('english', s->>'text')) @@ query.q
-             AND (%(speaker)s::text IS NULL OR s->>'speaker' = %(speaker)s)
+             AND (%(speaker)s::text IS NULL OR %(speaker)s IN (s->>'speaker', s->>'speaker_name'))
        ), '[]'::jsonb) AS segments
 FROM transcriptions tr JOIN tasks t USING (task_id), query
 WHERE tr.search @@ query.q AND t.status <> 'deleted'
   AND (%(speaker)s::text IS NULL OR EXISTS (
       SELECT 1 FROM jsonb_array_elements(tr.segments) AS s
-      WHERE s->>'speaker' = %(speaker)s
+      WHERE %(speaker)s IN (s->>'speaker', s->>'speaker_name')
         AND (to_tsvector('russian', s->>'text') || to_tsvector('english', s->>'text')) @@ query.q))
 ORDER BY rank DESC, t.finished_at DESC NULLS LAST
 LIMIT %(limit)s OFFSET %(offset)s

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from transcriber.config import Config
+from transcriber.domain.edits import Edits
 from transcriber.domain.job import (
     PRIORITY_API,
     Job,
@@ -176,7 +177,8 @@ class Daemon:
                 worker.preload(self.settings)
             else:
                 worker.start()
-            slot = Slot(f"slot-{number}", worker, self.store, self.queue, self.folder, self.policy, timing)
+            slot = Slot(f"slot-{number}", worker, self.store, self.queue, self.folder, self.policy, timing,
+                        self.config.analysis.min_silence_seconds)
             slot.start()
             self.slots.append(slot)
 
@@ -290,6 +292,11 @@ class Daemon:
     def write_formats(self) -> tuple[str, ...]:
         """The renderings written beside every ``.result`` (``output.write_formats``)."""
         return tuple(self.store.write_formats)
+
+    def save_edits(self, filename: str, edits: Edits, based_on: int, task_id: str) -> Edits:
+        """Replace the corrections of ``filename``'s transcript ``task_id`` (made on version
+        ``based_on``); raises EditConflict when stale, OSError when the folder refuses."""
+        return self.store.save_edits(filename, edits, based_on, task_id)
 
     def announce_deleted(self, task_id: str, filename: str, deleted_files: list[str]) -> None:
         """A finished file (no job left) was deleted through the API: the listeners (the mirror) hear of it."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from transcriber.domain.analysis import DEFAULT_MIN_SILENCE_SECONDS
 from transcriber.domain.job import (
     Job,
     JobStatus,
@@ -62,9 +63,10 @@ class _Running:
 class Slot(threading.Thread):
     def __init__(
         self, name: str, worker: WorkerHandle, store: JobStore, queue: JobQueue, folder: SharedFolder,
-        policy: RetryPolicy, timing: SlotTiming,
+        policy: RetryPolicy, timing: SlotTiming, min_silence_seconds: float = DEFAULT_MIN_SILENCE_SECONDS,
     ) -> None:
         super().__init__(name=name, daemon=True)
+        self.min_silence_seconds = min_silence_seconds  # analysis.min_silence_seconds, for the results
         self.worker = worker
         self.store = store
         self.queue = queue
@@ -182,7 +184,8 @@ class Slot(threading.Thread):
     def _succeeded(self, job: Job, outcome: WorkerOutcome, started: datetime, audio: Signature) -> None:
         finished = utc_now()
         done = succeed_attempt(job, finished)
-        result = build_result(done, outcome.transcript, outcome.duration_seconds, started, finished, audio)
+        result = build_result(done, outcome.transcript, outcome.duration_seconds, started, finished, audio,
+                              self.min_silence_seconds)
         try:
             self.store.complete(done, result)
         except OSError as exc:

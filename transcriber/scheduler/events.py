@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     ENGINE_LOAD = "engine_load"  # a worker loaded a model (``job`` may be None)
     ENGINE_RUN = "engine_run"  # an attempt ran on the engine
     FILE_DELETED = "file_deleted"  # a finished or quarantined file deleted through the API (``job`` is None)
+    EDITED = "edited"  # a transcript's corrections saved (``job`` is None; ``viewed`` the corrected result)
 
 
 ENDINGS = frozenset({EventKind.COMPLETED, EventKind.QUARANTINED, EventKind.DROPPED})  # the job is gone
@@ -36,6 +37,9 @@ class JobEvent:
     result: dict[str, Any] | None = None
     previous_status: JobStatus | None = None  # for SAVED: the status before this change
     details: dict[str, Any] | None = None
+    # COMPLETED and EDITED: the result with the file's corrections applied (None: it has none),
+    # what the mirror stores for search
+    viewed: dict[str, Any] | None = None
 
 
 Listener = Callable[[JobEvent], None]

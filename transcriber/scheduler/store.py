@@ -12,21 +12,29 @@ A completed job also gets the renderings of ``output.write_formats``
 (``call.mp3.srt`` …) beside its ``.result``.  They are copies for people and
 subtitle players, not state: one that cannot be written is logged and the
 job completes all the same (the ``.result`` is the contract, and
-``GET /result?format=`` renders any format from it).
+``GET /result?format=`` renders any format from it).  They show the file's
+corrections (``call.mp3.edits``): :meth:`JobStore.save_edits` writes those
+under the same lock, with their version check, and writes the renderings
+again; a re-run keeps the corrections that still hold (``domain/edits.py``
+``rebase``) and reports the others.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from transcriber import exports
+from transcriber.domain import edits as corrections
 from transcriber.domain.job import Job, JobStatus
-from transcriber.exports import formats
+from transcriber.errors import EditConflict
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.scheduler.events import EventKind, JobEvent, Listener
@@ -121,14 +129,61 @@ class JobStore:
                 return
             with self._writing(job.filename, sidecars.result_path(audio)):
                 sidecars.write_json_atomic(sidecars.result_path(audio), result, self.json_indent)
-            self._write_renderings(job, audio, result)
+            edits = self._rebase_edits(job.filename, audio, result)
+            viewed = corrections.apply(result, edits)
+            self._write_renderings(job.filename, audio, viewed)
             with self._writing(job.filename, sidecars.in_progress_path(audio)):
                 sidecars.remove_in_progress(audio)
             self._jobs.pop(job.filename, None)
-            self._notify(JobEvent(job, EventKind.COMPLETED, result))
+            self._notify(JobEvent(job, EventKind.COMPLETED, result, viewed=None if edits.empty else viewed))
         log.info("Completed %s", job.filename)
 
-    def _write_renderings(self, job: Job, audio: Path, result: dict[str, Any]) -> None:
+    def _rebase_edits(self, filename: str, audio: Path, result: dict[str, Any]) -> corrections.Edits:
+        """The corrections of an earlier run that hold for this one; those that do not are
+        dropped, logged and listed in the sidecar.  A sidecar that cannot be written is only
+        logged: the earlier corrections stay on disk, and apply where they still match."""
+        edits = sidecars.read_edits(audio)
+        if edits.empty:
+            return edits
+        rebased = corrections.rebase(edits, result)
+        if rebased == edits:
+            return edits
+        rebased = replace(rebased, version=edits.version + 1, updated_at=sidecars.format_time(sidecars.utc_now()))
+        try:
+            sidecars.write_edits(audio, rebased, self.json_indent)
+        except OSError as exc:
+            log.warning("%s: could not update %s after the re-run: %s", filename, sidecars.edits_path(audio).name, exc)
+            return rebased
+        if rebased.dropped:
+            log.warning("%s: the re-run dropped %d correction(s) that no longer match the transcript "
+                        "(listed in %s)", filename, len(rebased.dropped), sidecars.edits_path(audio).name)
+        return rebased
+
+    def save_edits(self, filename: str, edits: corrections.Edits, based_on: int, task_id: str) -> corrections.Edits:
+        """Replace the corrections of ``filename``'s transcript ``task_id``, made on version
+        ``based_on``; raises :class:`EditConflict` when someone saved since, or the transcript
+        was replaced meanwhile, and OSError when the folder refuses the write (nothing changed)."""
+        audio = self.folder.audio_path(filename)
+        with self._lock:
+            result = sidecars.read_json(sidecars.result_path(audio))
+            if result is None or str(result.get("task_id")) != task_id:
+                raise EditConflict("the transcript was replaced while the corrections were made",
+                                   sidecars.read_edits(audio).version)
+            current = sidecars.read_edits(audio)
+            if current.version != based_on:
+                raise EditConflict(f"the corrections are at version {current.version}, these were made on "
+                                   f"version {based_on}", current.version)
+            saved = replace(edits, version=current.version + 1, dropped=(),
+                            updated_at=sidecars.format_time(sidecars.utc_now()))
+            sidecars.write_edits(audio, saved, self.json_indent)
+            viewed = corrections.apply(result, saved)
+            self._write_renderings(filename, audio, viewed)
+            self._notify(JobEvent(None, EventKind.EDITED, result, viewed=viewed,
+                                  details={"task_id": task_id, "filename": filename, "version": saved.version}))
+        log.info("%s: corrections saved (version %d)", filename, saved.version)
+        return saved
+
+    def _write_renderings(self, filename: str, audio: Path, result: dict[str, Any]) -> None:
         """``call.mp3.<fmt>`` for each of ``output.write_formats``, each atomic (temp,
         fsync, rename), one folder fsync for all.  A re-run replaces them; renderings
         of formats no longer configured are left alone.  A failure is only logged:
@@ -138,13 +193,13 @@ class JobStore:
         for fmt in self.write_formats:
             path = sidecars.rendering_path(audio, fmt)
             try:
-                content = formats.render_file(result, fmt, self.json_indent).encode("utf-8")
+                content = self._rendering(result, fmt)
                 sidecars.write_bytes_atomic(path, content, sync_folder=False)
                 written = True
             # A rendering must never fail the job, the .result is written: a full disk, or a
             # segment a renderer cannot read.
             except (OSError, KeyError, TypeError, ValueError) as exc:
-                log.warning("%s: could not write %s (the .result is complete): %s", job.filename, path.name, exc)
+                log.warning("%s: could not write %s (the .result is complete): %s", filename, path.name, exc)
                 # An earlier run's rendering beside the new .result would be the wrong text.
                 with contextlib.suppress(OSError):
                     path.unlink()
@@ -152,7 +207,12 @@ class JobStore:
             try:
                 sidecars.fsync_folder(audio.parent)
             except OSError as exc:
-                log.warning("%s: could not sync the folder after the renderings: %s", job.filename, exc)
+                log.warning("%s: could not sync the folder after the renderings: %s", filename, exc)
+
+    def _rendering(self, result: dict[str, Any], fmt: str) -> bytes:
+        if fmt == "json":  # the .result's own text, under output.json_indent as the .result is
+            return json.dumps(result, ensure_ascii=False, indent=self.json_indent).encode("utf-8")
+        return exports.render_bytes(result, fmt)
 
     def quarantine(self, job: Job) -> Path | None:
         """Record the final ``error`` sidecar, then move audio, sidecar, and an

@@ -18,7 +18,8 @@ from transcriber.errors import DatabaseUnavailable, ErrorCode, MirrorDisabled
 
 T = TypeVar("T")
 STATUS_PATTERN = "^(" + "|".join(TASK_STATUSES) + ")$"
-SPEAKER_PATTERN = r"^[\w .-]+$"  # a speaker id (SPEAKER_00), letters, digits, spaces, dots and dashes
+# A speaker id (SPEAKER_00) or the name people gave it (/edits): no control characters, no < >.
+SPEAKER_PATTERN = r"^[^\x00-\x1f\x7f<>]+$"
 _RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": ErrorResponse}, **ERRORS}
 
 
@@ -32,22 +33,26 @@ def router(context: ApiContext) -> APIRouter:
                                             description="one of " + ", ".join(TASK_STATUSES))] = None,
         since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
         until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
-        speaker: Annotated[str | None, Query(max_length=64, pattern=SPEAKER_PATTERN, examples=["SPEAKER_01"],
-                                             description="one of its transcript's speakers")] = None,
+        speaker: Annotated[str | None, Query(max_length=100, pattern=SPEAKER_PATTERN, examples=["SPEAKER_01"],
+                                             description="one of its transcript's speakers, by id or name")] = None,
         speakers: Annotated[int | None, Query(ge=0, le=SPEAKER_HINTS[1],
                                               description="how many speakers its transcript has")] = None,
+        min_silence: Annotated[float | None, Query(ge=0, le=86_400, examples=[10],
+                                                   description="a silence of at least this many seconds, "
+                                                               "the file's start and end included")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> dict[str, Any]:
-        where = TaskFilter(status=status, since=since, until=until, speaker=speaker, speakers=speakers)
+        where = TaskFilter(status=status, since=since, until=until, speaker=speaker, speakers=speakers,
+                           min_silence=min_silence)
         total, rows = _from_mirror(lambda: daemon.list_tasks(where, limit, offset))
         return {"total": total, "limit": limit, "offset": offset, "tasks": rows}
 
     @routes.get("/search", response_model=SearchResults, responses=_RESPONSES)
     def search(
         q: Annotated[str, Query(min_length=1, max_length=500, examples=["заказ"])],
-        speaker: Annotated[str | None, Query(max_length=64, pattern=SPEAKER_PATTERN, examples=["SPEAKER_00"],
-                                             description="only what this speaker said")] = None,
+        speaker: Annotated[str | None, Query(max_length=100, pattern=SPEAKER_PATTERN, examples=["SPEAKER_00"],
+                                             description="only what this speaker said, by id or name")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> dict[str, Any]:

@@ -1,39 +1,65 @@
-"""A finished transcript, as JSON or rendered: GET /result."""
+"""A finished transcript, as JSON or in any export format, whole or a fragment: GET /result."""
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
+from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from transcriber import exports
 from transcriber.api import bodies
 from transcriber.api.context import ERRORS, ApiContext
-from transcriber.api.service import ApiError, FileStatus
+from transcriber.api.service import ApiError
+from transcriber.domain import edits as corrections
+from transcriber.domain.fragment import RangeError, check_range, cut
 from transcriber.errors import ErrorCode
-from transcriber.exports import formats
+
+ExportFormat = StrEnum("ExportFormat", {name: name for name in exports.EXPORTS})  # type: ignore[misc]
 
 
 def router(context: ApiContext) -> APIRouter:
     service, always_debug = context.service, context.config.api.debug
     routes = APIRouter(dependencies=[context.authorised])
 
-    @routes.get("/result/{filename:path}",
-                responses={200: {"content": {"application/json": {}, "text/plain": {}}}, **ERRORS})
-    def result(filename: str, format: Literal["json", "txt", "srt", "vtt", "tsv"] = Query("json"),
+    @routes.get("/result/{filename:path}", responses={
+        200: {"content": {exports.EXPORTS[name].media_type.split(";")[0]: {} for name in exports.EXPORTS}},
+        **ERRORS})
+    def result(filename: str, format: ExportFormat = Query(ExportFormat("json")),  # noqa: B008
+               start: float | None = Query(None, alias="from", description="seconds: a fragment from here"),
+               end: float | None = Query(None, alias="to", description="seconds: a fragment to here"),
+               relative: bool = Query(False, description="a fragment's times from 0"),
+               edited: bool | None = Query(None, description="with the corrections of /edits (default: "
+                                                             "yes for every format but json)"),
                debug: bool = False) -> Response:
+        fmt = str(format.value)
         name = service.validate(filename)
         state = service.state(name)
-        document = service.result(state) if state.status is FileStatus.COMPLETED else None
-        if document is None:
-            raise ApiError(404, ErrorCode.RESULT_NOT_FOUND, f"no result yet: the file is {state.status.value}", name,
-                           status=state.status.value, current_status=state.status.value,
-                           debug_info=bodies.debug_info(debug or always_debug, state))
-        if format == "json":
+        document = bodies.completed_result(service, state, debug or always_debug)
+        with_edits = edited if edited is not None else fmt != "json"
+        if with_edits:
+            document = corrections.apply(document, service.edits(state))
+        fragment = start is not None or end is not None
+        first = last = 0.0
+        if fragment:
+            try:
+                first, last = check_range(start, end, document.get("duration_seconds"))
+            except RangeError as exc:
+                raise ApiError(422, ErrorCode.INVALID_RANGE, exc.message, name) from exc
+            document = cut(document, first, last, relative)
+        if fmt == "json" and not fragment:
             return JSONResponse(document)
-        return PlainTextResponse(
-            formats.render(document, format), media_type=formats.MEDIA_TYPES[format],
-            headers={"Content-Disposition": bodies.content_disposition(f"{name}.{format}")},
+        export = exports.EXPORTS[fmt]
+        label = PurePosixPath(name).name + (f".{_seconds(first)}-{_seconds(last)}" if fragment else "")
+        return StreamingResponse(
+            exports.stream(document, fmt), media_type=export.media_type,
+            headers={"Content-Disposition": bodies.content_disposition(f"{label}.{fmt}")},
         )
 
     return routes
+
+
+def _seconds(value: float) -> str:
+    """12.5 -> "12.5", 60.0 -> "60": a fragment's bounds in its file name."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
