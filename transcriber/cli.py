@@ -42,6 +42,7 @@ from transcriber.errors import (
 )
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
+from transcriber.folder.lock import InstanceLock
 from transcriber.folder.results import build_result
 from transcriber.folder.sidecars import utc_now
 from transcriber.logs import configure_logging
@@ -244,17 +245,33 @@ def _edits(config: Config, args: argparse.Namespace) -> int:
         try:
             raw = sys.stdin.buffer.read() if str(args.put) == "-" else args.put.read_bytes()
             body = json.loads(raw)
-            if not isinstance(body, dict) or not isinstance(body.get("version"), int):
-                raise corrections.EditsError("version", "a JSON object with the version it was made on")
-            folder = SharedFolder(audio.parent, ())
-            store = JobStore(folder, config.output.json_indent, config.output.write_formats)
-            store.save_edits(audio.name, corrections.parse(body, result), body["version"], str(result["task_id"]))
+            if not isinstance(body, dict):
+                raise corrections.EditsError("body", "must be a JSON object")
+            edits, version = corrections.parse(body, result), corrections.based_on(body)
         except (OSError, ValueError) as exc:
             print(f"cannot read {args.put}: {exc}", file=sys.stderr)
             return 2
-        except (corrections.EditsError, EditConflict) as exc:
+        except corrections.EditsError as exc:
             print(f"{exc.code}: {exc.message}", file=sys.stderr)
             return 2
+        root = config.shared_directory if audio.is_relative_to(config.shared_directory.resolve()) else audio.parent
+        lock = InstanceLock(SharedFolder(root.resolve(), ()).lock_path)
+        try:  # a daemon serving the folder saves them itself, under its lock, and tells the mirror
+            lock.acquire()
+        except AlreadyRunningError as exc:
+            print(f"{exc.message}: save the corrections through it, PUT /edits/{audio.name}", file=sys.stderr)
+            return 1
+        try:
+            store = JobStore(SharedFolder(audio.parent, ()), config.output.json_indent, config.output.write_formats)
+            store.save_edits(audio.name, edits, version, str(result["task_id"]))
+        except EditConflict as exc:
+            print(f"{exc.code}: {exc.message}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"cannot save the corrections: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            lock.release()
     print(json.dumps(corrections.to_dict(sidecars.read_edits(audio)), ensure_ascii=False, indent=2))
     return 0
 

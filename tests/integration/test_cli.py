@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.helpers import REPO, write_config
+from transcriber.folder.lock import InstanceLock
 
 
 def run_cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
@@ -120,5 +121,12 @@ def test_edits_and_export_round_trip_through_the_folder(tmp_path: Path) -> None:
     docx = run_cli("export", str(audio), "--format", "docx", "-o", str(tmp_path / "call.docx"), config=config)
     assert docx.returncode == 0, docx.stderr
     assert (tmp_path / "call.docx").read_bytes()[:2] == b"PK"  # a zip: python-docx reads it in tests/unit
+    held = InstanceLock(tmp_path / "shared" / ".transcriber.lock")  # a daemon serving the folder
+    held.acquire()
+    try:
+        refused = run_cli("edits", str(audio), "--put", str(tmp_path / "doc.json"), config=config)
+    finally:
+        held.release()
+    assert refused.returncode == 1 and "PUT /edits" in refused.stderr
     missing = run_cli("export", str(tmp_path / "shared" / "none.wav"), config=config)
     assert missing.returncode == 1 and "none.wav.result" in missing.stderr

@@ -105,6 +105,15 @@ def test_what_get_answers_can_be_sent_back_and_round_trips() -> None:
     document = corrections.to_dict(edits)
     assert corrections.from_dict(document) == edits
     assert corrections.parse(document, RESULT) == edits
+    answered = {"filename": "call.wav", "task_id": "t1", **document}  # GET /edits' answer, sent back
+    assert corrections.parse(answered, RESULT) == edits
+
+
+@pytest.mark.parametrize("version", [None, -1, True, 1.5, "2"])
+def test_the_version_a_document_was_made_on_is_a_whole_number(version: object) -> None:
+    with pytest.raises(corrections.EditsError) as raised:
+        corrections.based_on({"version": version})
+    assert raised.value.field == "version"
 
 
 def test_a_rerun_keeps_what_still_holds_and_reports_the_rest() -> None:
@@ -160,4 +169,6 @@ def test_bad_ranges_are_refused(start: float, end: float | None) -> None:
 def test_a_range_past_the_end_is_cut_at_the_end() -> None:
     assert check_range(12.5, 60.0, 20.0) == (12.5, 20.0)
     assert check_range(None, None, 20.0) == (0.0, 20.0)
-    assert check_range(3.0, None, None) == (3.0, math.inf)
+    assert check_range(3.0, 9.0, None) == (3.0, 9.0)
+    with pytest.raises(RangeError):  # no length known, no end given: a fragment must end somewhere
+        check_range(3.0, None, None)

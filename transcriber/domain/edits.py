@@ -58,7 +58,7 @@ def parse(body: dict[str, Any], result: dict[str, Any]) -> Edits:
     """The corrections of a client's document (``speakers``, ``segments``), checked against
     ``result``; raises :class:`EditsError` naming the first bad field."""
     # What GET /edits answers may be sent back as it is: the server's own fields are ignored.
-    unknown = set(body) - {"version", "speakers", "segments", "updated_at", "dropped"}
+    unknown = set(body) - {"version", "speakers", "segments", "updated_at", "dropped", "filename", "task_id"}
     if unknown:
         raise EditsError(sorted(unknown)[0], "not a field of a corrections document")
     segments = _segments_of(result)
@@ -76,6 +76,15 @@ def parse(body: dict[str, Any], result: dict[str, Any]) -> Edits:
         index = _index(key, len(segments), where, "segment")
         edits[index] = _segment_edit(_mapping(value, where), segments[index], where)
     return Edits(speakers=names, segments=edits)
+
+
+def based_on(body: dict[str, Any]) -> int:
+    """The ``version`` a client's document was made on; raises :class:`EditsError`."""
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise EditsError("version", "the version the corrections were made on (GET /edits says it; "
+                                    "0 for the first), a whole number")
+    return version
 
 
 def _segment_edit(value: dict[str, Any], segment: dict[str, Any], where: str) -> SegmentEdit:

@@ -34,6 +34,8 @@ def check_range(start: float | None, end: float | None, duration: float | None) 
         raise RangeError(f"to ({last:g} s) must be after from ({first:g} s)")
     if first >= whole:
         raise RangeError(f"from ({first:g} s) is past the end of the recording ({whole:g} s)")
+    if not math.isfinite(min(last, whole)):
+        raise RangeError("the recording's length is unknown: give to as well")
     return first, min(last, whole)
 
 

@@ -143,7 +143,7 @@ def speaker_lines(result: dict[str, Any]) -> list[str]:
         speaker_id = str(speaker.get("id"))
         name = str(speaker.get("name") or names.name(speaker_id))
         facts_of = analysed.get(speaker_id, {})
-        talk = speaker.get("talk_seconds", facts_of.get("talk_seconds"))
+        talk = facts_of.get("talk_seconds", speaker.get("talk_seconds"))  # the call facts' (turns), as the JSON says
         line = f"{name}: {timecode(round(float(talk)))}" if talk is not None else name
         extra = []
         if facts_of.get("turns") is not None:

@@ -50,13 +50,9 @@ def router(context: ApiContext) -> APIRouter:
         name = service.validate(filename)
         state = await run_in_threadpool(service.state, name)  # the name is checked before the body is read
         document = await run_in_threadpool(bodies.completed_result, service, state, always_debug)
-        body = _json_object(await request.body())
-        version = body.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-            raise ApiError(422, ErrorCode.INVALID_EDITS, "version: the version the corrections were made on "
-                           "(GET /edits says it; 0 for the first), a whole number", name, field="version")
-        try:
-            edits = corrections.parse(body, document)
+        raw = await request.body()
+        try:  # off the event loop: 4 MiB of text is checked character by character
+            version, edits = await run_in_threadpool(_parsed, raw, document)
         except corrections.EditsError as exc:
             raise ApiError(422, ErrorCode.INVALID_EDITS, exc.message, name, field=exc.field) from exc
         saved = await run_in_threadpool(service.save_edits, state, edits, version, str(document["task_id"]))
@@ -67,6 +63,11 @@ def router(context: ApiContext) -> APIRouter:
 
 def _answer(name: str, document: dict[str, Any], edits: corrections.Edits) -> dict[str, Any]:
     return {"filename": name, "task_id": document.get("task_id"), **corrections.to_dict(edits)}
+
+
+def _parsed(raw: bytes, document: dict[str, Any]) -> tuple[int, corrections.Edits]:
+    body = _json_object(raw)
+    return corrections.based_on(body), corrections.parse(body, document)
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
