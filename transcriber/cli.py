@@ -23,7 +23,7 @@ from transcriber import exports
 from transcriber.api.server import ApiServer, check_exposure
 from transcriber.config import Config, load_config
 from transcriber.domain import edits as corrections
-from transcriber.domain.fragment import RangeError, check_range, cut
+from transcriber.domain.fragment import RangeError
 from transcriber.domain.job import Source, new_job, start_attempt, succeed_attempt
 from transcriber.domain.settings import SPEAKER_HINTS, apply_overrides
 from transcriber.engine.asr import WhisperXEngine
@@ -222,15 +222,12 @@ def _export(args: argparse.Namespace) -> int:
         print(f"no transcript of {audio}: {sidecars.result_path(audio).name} is missing or unreadable",
               file=sys.stderr)
         return 1
-    if args.edited if args.edited is not None else args.format != "json":
-        document = corrections.apply(document, sidecars.read_edits(audio))
-    if args.start is not None or args.end is not None:
-        try:
-            first, last = check_range(args.start, args.end, document.get("duration_seconds"))
-        except RangeError as exc:
-            print(f"{ErrorCode.INVALID_RANGE}: {exc.message}", file=sys.stderr)
-            return 2
-        document = cut(document, first, last, args.relative)
+    try:
+        document, _ = exports.shown(document, sidecars.read_edits(audio), args.format, args.edited,
+                                    args.start, args.end, args.relative)
+    except RangeError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 2
     return _write(document, args.format, args.output)
 
 

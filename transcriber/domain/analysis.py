@@ -14,6 +14,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from transcriber.domain.transcript import is_timed
+
 Span = tuple[float, float]
 
 DEFAULT_MIN_SILENCE_SECONDS = 2.0
@@ -55,8 +57,7 @@ def speech_of(
 
 
 def _spoken(segment: dict[str, Any]) -> list[Span]:
-    words = [(float(w["start"]), float(w["end"])) for w in segment.get("words") or []
-             if "start" in w and "end" in w]
+    words = [(float(w["start"]), float(w["end"])) for w in segment.get("words") or [] if is_timed(w)]
     return words or [(float(segment["start"]), float(segment["end"]))]
 
 

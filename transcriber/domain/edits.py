@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from transcriber.domain.transcript import is_timed, plain_text, segments_of
 from transcriber.errors import ErrorCode, TranscriberError
 
 MAX_NAME = 100  # characters in a speaker's name
@@ -61,7 +62,7 @@ def parse(body: dict[str, Any], result: dict[str, Any]) -> Edits:
     unknown = set(body) - {"version", "speakers", "segments", "updated_at", "dropped", "filename", "task_id"}
     if unknown:
         raise EditsError(sorted(unknown)[0], "not a field of a corrections document")
-    segments = _segments_of(result)
+    segments = segments_of(result)
     known_speakers = {str(s["speaker"]) for s in segments if s.get("speaker")}
     speakers = _mapping(_given(body.get("speakers")), "speakers")
     names: dict[str, str] = {}
@@ -102,7 +103,7 @@ def _segment_edit(value: dict[str, Any], segment: dict[str, Any], where: str) ->
     }
     if text is None and not words:
         raise EditsError(where, "a correction needs a text or words")
-    return SegmentEdit(original=_machine_text(segment), text=text, words=words)
+    return SegmentEdit(original=plain_text(segment), text=text, words=words)
 
 
 def apply(result: dict[str, Any], edits: Edits) -> dict[str, Any]:
@@ -113,10 +114,10 @@ def apply(result: dict[str, Any], edits: Edits) -> dict[str, Any]:
         return result
     viewed = dict(result)
     transcription = dict(result.get("transcription") or {})
-    segments = [_applied(n, s, edits) for n, s in enumerate(_segments_of(result))]
+    segments = [_applied(n, s, edits) for n, s in enumerate(segments_of(result))]
     transcription["segments"] = segments
     if edits.segments:
-        transcription["text"] = " ".join(_machine_text(s) for s in segments if _machine_text(s))
+        transcription["text"] = " ".join(plain_text(s) for s in segments if plain_text(s))
     if edits.speakers:
         transcription["turns"] = [_named(t, edits.speakers) for t in transcription.get("turns") or []]
         transcription["speakers"] = [
@@ -134,7 +135,7 @@ def apply(result: dict[str, Any], edits: Edits) -> dict[str, Any]:
 
 def _applied(index: int, segment: dict[str, Any], edits: Edits) -> dict[str, Any]:
     correction = edits.segments.get(index)
-    if correction is None or correction.original != _machine_text(segment):
+    if correction is None or correction.original != plain_text(segment):
         out = dict(segment)
     else:
         out = _corrected(segment, correction)
@@ -160,7 +161,7 @@ def _corrected(segment: dict[str, Any], correction: SegmentEdit) -> dict[str, An
         return out
     out["text"] = correction.text
     tokens = correction.text.split()
-    timed = [w for w in words if w.get("start") is not None and w.get("end") is not None]
+    timed = [w for w in words if is_timed(w)]
     if not timed:
         return out
     if len(tokens) == len(words) == len(timed):
@@ -195,7 +196,7 @@ def rebase(edits: Edits, result: dict[str, Any]) -> Edits:
     """The corrections that still hold for a new ``result`` (a re-run): speaker names of
     speakers it still has, corrections of segments that still say what they corrected.
     What goes is listed in ``dropped`` with the reason."""
-    segments = _segments_of(result)
+    segments = segments_of(result)
     speakers = {str(s["speaker"]) for s in segments if s.get("speaker")}
     dropped: list[dict[str, Any]] = []
     names = {}
@@ -209,7 +210,7 @@ def rebase(edits: Edits, result: dict[str, Any]) -> Edits:
         if index >= len(segments):
             dropped.append({"segment": index, "original": correction.original,
                             "reason": "the new transcript has no such segment"})
-        elif _machine_text(segments[index]) != correction.original:
+        elif plain_text(segments[index]) != correction.original:
             dropped.append({"segment": index, "original": correction.original,
                             "reason": "the segment's machine text changed"})
         else:
@@ -251,14 +252,6 @@ def from_dict(document: dict[str, Any]) -> Edits:
     return Edits(version=version, speakers={str(k): str(v) for k, v in (document.get("speakers") or {}).items()},
                  segments=segments, updated_at=document.get("updated_at"),
                  dropped=tuple(document.get("dropped") or ()))
-
-
-def _segments_of(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((result.get("transcription") or {}).get("segments") or [])
-
-
-def _machine_text(segment: dict[str, Any]) -> str:
-    return " ".join(str(segment.get("text") or "").split())
 
 
 def _given(value: object) -> object:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from transcriber.domain.transcript import speaker_summary
+from transcriber.domain.transcript import is_timed, speaker_summary
 from transcriber.errors import ErrorCode, TranscriberError
 
 
@@ -66,7 +66,7 @@ def cut(result: dict[str, Any], start: float, end: float, relative: bool = False
 def _segment_part(index: int, segment: dict[str, Any], start: float, end: float,
                   shift: float) -> dict[str, Any] | None:
     words = segment.get("words") or []
-    timed = bool(words) and all(w.get("start") is not None and w.get("end") is not None for w in words)
+    timed = bool(words) and all(is_timed(w) for w in words)
     if timed:
         kept = [w for w in words if start <= (float(w["start"]) + float(w["end"])) / 2 < end]
         if not kept:

@@ -6,6 +6,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def segments_of(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The segments of a ``.result`` document (none when it has none)."""
+    return list((result.get("transcription") or {}).get("segments") or [])
+
+
+def plain_text(segment: dict[str, Any]) -> str:
+    """A segment's text on one line, its whitespace collapsed."""
+    return " ".join(str(segment.get("text") or "").split())
+
+
+def is_timed(word: dict[str, Any]) -> bool:
+    """A word with both times as numbers (an aligner can leave a number or a symbol untimed)."""
+    return all(isinstance(word.get(key), int | float) and not isinstance(word.get(key), bool)
+               for key in ("start", "end"))
+
+
 def speaker_summary(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``transcription.speakers``: each speaker's talk time, words and segments, in order of first appearance."""
     summary: dict[str, dict[str, Any]] = {}

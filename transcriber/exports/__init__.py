@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from transcriber.domain import edits as corrections
+from transcriber.domain.edits import Edits
+from transcriber.domain.fragment import check_range, cut
 from transcriber.exports import document, subtitles, tables, text
 
 
@@ -45,6 +48,19 @@ EXPORTS: dict[str, Export] = {export.name: export for export in (
 
 # What may be written beside a ``.result``: what ``output.write_formats`` accepts.
 FILE_FORMATS: tuple[str, ...] = tuple(EXPORTS)
+
+
+def shown(result: dict[str, Any], edits: Edits, fmt: str, edited: bool | None = None, start: float | None = None,
+          end: float | None = None, relative: bool = False) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """What an export of ``result`` shows, and the fragment's bounds (None: the whole): the
+    corrections applied (by default for every format but json), cut to ``start``–``end``
+    seconds when either is given.  Raises RangeError for a bad range."""
+    if edited if edited is not None else fmt != "json":
+        result = corrections.apply(result, edits)
+    if start is None and end is None:
+        return result, None
+    bounds = check_range(start, end, result.get("duration_seconds"))
+    return cut(result, *bounds, relative), bounds
 
 
 def stream(result: dict[str, Any], fmt: str) -> Iterator[bytes]:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from transcriber.exports.text import call_facts, facts, speaker_lines, timecode, title, turns
+from transcriber.exports.text import fact_lines, facts, speaker_lines, timecode, title, turns
 
 CHUNK_BYTES = 64 * 1024
 SPOOL_BYTES = 8 * 2**20
@@ -37,7 +37,7 @@ def render_docx(result: dict[str, Any]) -> Iterator[bytes]:
         document.add_paragraph().add_run("Speakers:").bold = True
         for line in speakers:
             document.add_paragraph(_xml(line), style="List Bullet")
-    for label, value in call_facts(result):
+    for label, value in fact_lines(result):
         _fact(document, label, value)
     document.add_heading("Transcript", level=1)
     for turn in turns(result):

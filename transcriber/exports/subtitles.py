@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from transcriber.exports.text import Names, encoded, plain, segments_of
+from transcriber.domain.transcript import is_timed, segments_of
+from transcriber.domain.transcript import plain_text as plain
+from transcriber.exports.text import Names, encoded
 
 WIDTH = 42  # characters a line
 MAX_LINES = 2
@@ -197,8 +199,8 @@ def tokens(segment: dict[str, Any], names: Names) -> list[Token]:
 def _word_times(words: list[dict[str, Any]], start: int, end: int) -> list[tuple[int, int]] | None:
     """Each word's (start, end); a word the aligner could not time (a number, a symbol) is
     put between its neighbours.  None when no word has a time."""
-    starts = [_ms(w.get("start")) if _timed(w.get("start")) else None for w in words]
-    ends = [_ms(w.get("end")) if _timed(w.get("end")) else None for w in words]
+    starts = [_ms(w["start"]) if is_timed(w) else None for w in words]
+    ends = [_ms(w["end"]) if is_timed(w) else None for w in words]
     if all(s is None for s in starts):
         return None
     following: list[int] = []  # the next known start after each word
@@ -236,10 +238,6 @@ def _pieces(token: Token) -> list[Token]:
     parts = [token.text[i:i + WIDTH] for i in range(0, len(token.text), WIDTH)]
     times = _shared(parts, token.start, token.end)
     return [Token(part, s, e, token.speaker) for part, (s, e) in zip(parts, times, strict=True)]
-
-
-def _timed(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _ms(seconds: Any) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from transcriber.exports.text import Names, diarized, encoded, plain, segments_of
+from transcriber.domain.transcript import plain_text as plain
+from transcriber.domain.transcript import segments_of
+from transcriber.exports.text import Names, diarized, encoded
 
 
 def render_tsv(result: dict[str, Any]) -> Iterator[bytes]:

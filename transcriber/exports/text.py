@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from transcriber.domain.transcript import plain_text as plain
+from transcriber.domain.transcript import segments_of
+
 # Bytes per chunk of a streamed body: big enough that a chunk is not a write per cue,
 # small enough that a body is never held whole.  Encoding one holds about three times
 # this (bench exports): 32 KB keeps an hour's txt (~130 KB) well under its own size.
@@ -29,15 +32,6 @@ class Turn:
     start: float
     speaker: str | None
     text: str
-
-
-def segments_of(result: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((result.get("transcription") or {}).get("segments") or [])
-
-
-def plain(segment: dict[str, Any]) -> str:
-    """A segment's text on one line, its whitespace collapsed."""
-    return " ".join(str(segment.get("text") or "").split())
 
 
 class Names:
@@ -115,7 +109,7 @@ def title(result: dict[str, Any]) -> str:
 def facts(result: dict[str, Any]) -> list[tuple[str, str]]:
     """What the header says of the file first, in order, as (label, value); what the result
     lacks is left out.  Then come the speakers (:func:`speaker_lines`) and the call's facts
-    (:func:`call_facts`)."""
+    (:func:`fact_lines`)."""
     found: list[tuple[str, str]] = []
     if result.get("filename"):
         found.append(("File", str(result["filename"])))
@@ -179,7 +173,7 @@ def _fragment(result: dict[str, Any]) -> str | None:
     return f"{span} (times from its start)" if fragment.get("relative") else span
 
 
-def call_facts(result: dict[str, Any]) -> list[tuple[str, str]]:
+def fact_lines(result: dict[str, Any]) -> list[tuple[str, str]]:
     """The ``analysis`` section (domain/analysis.py), whatever part of it there is (a fragment
     has none: its figures are the whole call's)."""
     analysis = result.get("analysis")
@@ -232,7 +226,7 @@ def _markdown(result: dict[str, Any]) -> Iterator[str]:
     if speakers := speaker_lines(result):
         yield "- **Speakers:**\n"
         yield from (f"  - {_escaped(line)}\n" for line in speakers)
-    for label, value in call_facts(result):
+    for label, value in fact_lines(result):
         yield f"- **{label}:** {_escaped(value)}\n"
     for turn in turns(result):
         who = f" {_escaped(turn.speaker)}:" if turn.speaker else ""

@@ -12,8 +12,7 @@ from transcriber import exports
 from transcriber.api import bodies
 from transcriber.api.context import ERRORS, ApiContext
 from transcriber.api.service import ApiError
-from transcriber.domain import edits as corrections
-from transcriber.domain.fragment import RangeError, check_range, cut
+from transcriber.domain.fragment import RangeError
 from transcriber.errors import ErrorCode
 
 ExportFormat = StrEnum("ExportFormat", {name: name for name in exports.EXPORTS})  # type: ignore[misc]
@@ -37,21 +36,14 @@ def router(context: ApiContext) -> APIRouter:
         name = service.validate(filename)
         state = service.state(name)
         document = bodies.completed_result(service, state, debug or always_debug)
-        with_edits = edited if edited is not None else fmt != "json"
-        if with_edits:
-            document = corrections.apply(document, service.edits(state))
-        fragment = start is not None or end is not None
-        first = last = 0.0
-        if fragment:
-            try:
-                first, last = check_range(start, end, document.get("duration_seconds"))
-            except RangeError as exc:
-                raise ApiError(422, ErrorCode.INVALID_RANGE, exc.message, name) from exc
-            document = cut(document, first, last, relative)
-        if fmt == "json" and not fragment:
+        try:
+            document, fragment = exports.shown(document, service.edits(state), fmt, edited, start, end, relative)
+        except RangeError as exc:
+            raise ApiError(422, ErrorCode.INVALID_RANGE, exc.message, name) from exc
+        if fmt == "json" and fragment is None:
             return JSONResponse(document)
         export = exports.EXPORTS[fmt]
-        label = PurePosixPath(name).name + (f".{_seconds(first)}-{_seconds(last)}" if fragment else "")
+        label = PurePosixPath(name).name + (f".{_seconds(fragment[0])}-{_seconds(fragment[1])}" if fragment else "")
         return StreamingResponse(
             exports.stream(document, fmt), media_type=export.media_type,
             headers={"Content-Disposition": bodies.content_disposition(f"{label}.{fmt}")},
