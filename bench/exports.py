@@ -8,7 +8,8 @@ turns, speakers, call facts) is rendered in each format of the registry:
   baseline), beside ``body_kb``; ``whole_peak_kb`` the same for ``render_bytes``, which
   holds the body (the files of ``output.write_formats``);
 - ``rss_peak_mb``: how far the resident memory of a fresh process rises while it renders
-  (sampled every millisecond): it counts what tracemalloc cannot see (lxml's tree for docx).
+  (sampled every millisecond), once a one-minute rendering of the format has loaded its
+  modules and templates: it counts what tracemalloc cannot see (lxml's trees for docx).
 
 Target (issue 16): every format under 1 s, the streamed peak well under twice the body.
 """
@@ -147,9 +148,7 @@ def _rss_peak_mb(minutes: float, fmt: str) -> float:
 
 def _rss_child(minutes: float, fmt: str) -> float:
     result = synthetic_result(minutes)
-    _drain(result, "txt")  # the renderers' modules loaded: only the rendering is counted
-    if fmt == "docx":
-        import docx  # noqa: F401  (its import is not the rendering)
+    _drain(synthetic_result(1), fmt)  # modules and templates loaded: only this rendering is counted
     gc.collect()
     process = psutil.Process()
     before = process.memory_info().rss

@@ -26,6 +26,7 @@ from transcriber.domain import edits as corrections
 from transcriber.domain.fragment import RangeError
 from transcriber.domain.job import Source, new_job, start_attempt, succeed_attempt
 from transcriber.domain.settings import SPEAKER_HINTS, apply_overrides
+from transcriber.domain.transcript import MalformedResult
 from transcriber.engine.asr import WhisperXEngine
 from transcriber.engine.base import EngineFactory
 from transcriber.engine.capabilities import host_capabilities
@@ -228,6 +229,12 @@ def _export(args: argparse.Namespace) -> int:
     except RangeError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except MalformedResult as exc:
+        print(f"cannot render {sidecars.result_path(audio).name}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot read {sidecars.edits_path(audio).name}: {exc}", file=sys.stderr)
+        return 1
     return _write(document, args.format, args.output)
 
 
@@ -269,7 +276,12 @@ def _edits(config: Config, args: argparse.Namespace) -> int:
             return 1
         finally:
             lock.release()
-    print(json.dumps(corrections.to_dict(sidecars.read_edits(audio)), ensure_ascii=False, indent=2))
+    try:
+        edits = sidecars.read_edits(audio)
+    except OSError as exc:
+        print(f"cannot read {sidecars.edits_path(audio).name}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(corrections.to_dict(edits), ensure_ascii=False, indent=2))
     return 0
 
 

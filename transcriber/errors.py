@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     INVALID_EDITS = "invalid_edits"
     EDIT_CONFLICT = "edit_conflict"
     INVALID_RANGE = "invalid_range"
+    SIDECAR_UNREADABLE = "sidecar_unreadable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     INTERNAL_ERROR = "internal_error"
     # the daemon's own start and stop (the log and the exit status, never a client)
@@ -296,6 +297,10 @@ SUGGESTIONS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_EDITS: "the message names the field; GET /edits shows the document to start from",
     ErrorCode.EDIT_CONFLICT: "someone saved corrections since you read them: GET /edits again, redo yours on it",
     ErrorCode.INVALID_RANGE: "`from` and `to` are seconds, 0 <= from < to, `from` before the recording's end",
+    ErrorCode.SIDECAR_UNREADABLE: (
+        "fix the permissions of the file the message names, or its content if edited by hand; a forced re-run "
+        "writes a new `.result`"
+    ),
     ErrorCode.DATABASE_UNAVAILABLE: "set `database.url`, or wait for PostgreSQL",
     ErrorCode.INTERNAL_ERROR: "the daemon log has the traceback; please report it",
 }

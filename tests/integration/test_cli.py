@@ -130,3 +130,20 @@ def test_edits_and_export_round_trip_through_the_folder(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "PUT /edits" in refused.stderr
     missing = run_cli("export", str(tmp_path / "shared" / "none.wav"), config=config)
     assert missing.returncode == 1 and "none.wav.result" in missing.stderr
+
+
+def test_export_and_edits_refuse_what_they_cannot_read(tmp_path: Path) -> None:
+    audio = _transcribed(tmp_path / "shared")
+    config = write_config(tmp_path)
+    (audio.parent / f"{audio.name}.edits").mkdir()  # there, but not a file to read
+    for command in (("edits", str(audio)), ("export", str(audio), "--format", "txt")):
+        refused = run_cli(*command, config=config)
+        assert refused.returncode == 1 and f"cannot read {audio.name}.edits" in refused.stderr, refused.stderr
+    (audio.parent / f"{audio.name}.edits").rmdir()
+    result = audio.parent / f"{audio.name}.result"
+    document = json.loads(result.read_text(encoding="utf-8"))
+    document["transcription"]["segments"][0]["end"] = None
+    result.write_text(json.dumps(document), encoding="utf-8")
+    broken = run_cli("export", str(audio), "--format", "srt", config=config)
+    assert broken.returncode == 1 and not broken.stdout
+    assert "transcription.segments[0] has no start or end time" in broken.stderr

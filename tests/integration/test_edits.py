@@ -167,3 +167,42 @@ def test_the_result_of_a_file_in_a_subfolder_is_named_by_its_own_name(start_api)
     response = api.client.get("/result/team/звонок.wav", params={"format": "srt"})
     assert response.status_code == 200
     assert "filename*=UTF-8''%D0%B7%D0%B2%D0%BE%D0%BD%D0%BE%D0%BA.wav.srt" in response.headers["content-disposition"]
+
+
+def test_a_new_recording_under_the_same_name_keeps_no_corrections(api) -> None:
+    api.client.put(f"/edits/{NAME}", json={"version": 0, "speakers": {"SPEAKER_00": "Dispatcher"},
+                                           "segments": {"1": {"text": "good evening"}}}).raise_for_status()
+    saved = json.loads((api.shared / f"{NAME}.edits").read_text(encoding="utf-8"))
+    before = json.loads((api.shared / f"{NAME}.result").read_text(encoding="utf-8"))
+    assert saved["audio"] == before["metadata"]["audio_file"]
+    write_tone(api.shared / NAME, seconds=3.0)  # another call, the same name (and so the same fake words)
+    wait_for(lambda: json.loads((api.shared / f"{NAME}.result").read_text(encoding="utf-8"))["task_id"]
+             != before["task_id"] and not (api.shared / f"{NAME}.in_progress").exists(), what="the new transcript")
+    rebased = api.client.get(f"/edits/{NAME}").json()
+    assert rebased["speakers"] == {} and rebased["segments"] == {} and rebased["version"] == 2
+    assert {d["reason"] for d in rebased["dropped"]} == {"the audio file was replaced by another recording"}
+    assert len(rebased["dropped"]) == 2
+    assert (api.shared / f"{NAME}.txt").read_text(encoding="utf-8") == "hello there good morning\n"
+
+
+def test_corrections_out_of_reach_are_never_saved_over(api) -> None:
+    edits = api.shared / f"{NAME}.edits"
+    edits.mkdir()  # exists, cannot be read as a file (root reads any file: a mode would not stop it)
+    for response in (api.client.get(f"/edits/{NAME}"),
+                     api.client.put(f"/edits/{NAME}", json={"version": 0, "speakers": {"SPEAKER_00": "A"}}),
+                     api.client.get(f"/result/{NAME}", params={"format": "txt"})):
+        assert response.status_code == 503, response.text
+        assert response.json()["error_code"] == "sidecar_unreadable"
+        assert f"{NAME}.edits cannot be read" in response.json()["message"]
+    assert edits.is_dir() and not list(edits.iterdir())
+
+
+def test_a_result_edited_by_hand_into_nonsense_is_refused_before_the_first_byte(api) -> None:
+    path = api.shared / f"{NAME}.result"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["transcription"]["segments"][1]["start"] = "a minute in"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    response = api.client.get(f"/result/{NAME}", params={"format": "srt"})
+    assert response.status_code == 503 and response.json()["error_code"] == "sidecar_unreadable"
+    assert "transcription.segments[1] has no start or end time" in response.json()["message"]
+    assert api.client.get(f"/result/{NAME}").json() == document  # the JSON as the file holds it

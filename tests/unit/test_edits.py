@@ -172,3 +172,49 @@ def test_a_range_past_the_end_is_cut_at_the_end() -> None:
     assert check_range(3.0, 9.0, None) == (3.0, 9.0)
     with pytest.raises(RangeError):  # no length known, no end given: a fragment must end somewhere
         check_range(3.0, None, None)
+
+
+def _with_audio(result: dict, size: int, mtime_ns: int) -> dict:
+    return {**result, "metadata": {**result["metadata"], "audio_file": {"size_bytes": size, "mtime_ns": mtime_ns}}}
+
+
+def test_corrections_remember_their_audio_and_a_new_recording_keeps_none() -> None:
+    made_on = _with_audio(RESULT, 1000, 5)
+    edits = corrections.parse({"version": 0, "speakers": {"SPEAKER_00": "Dispatcher"},
+                               "segments": {"0": {"text": "Hello, dispatch speaking."}}}, made_on)
+    assert edits.audio == {"size_bytes": 1000, "mtime_ns": 5}
+    assert corrections.from_dict(corrections.to_dict(edits)) == edits
+    same = corrections.rebase(edits, made_on)  # a forced re-run of the same recording
+    assert same.speakers == {"SPEAKER_00": "Dispatcher"} and set(same.segments) == {0} and not same.dropped
+    replaced = corrections.rebase(edits, _with_audio(RESULT, 2000, 9))  # the same words, another call
+    assert replaced.speakers == {} and replaced.segments == {}
+    assert replaced.audio == {"size_bytes": 2000, "mtime_ns": 9}
+    assert {(d.get("segment"), d.get("speaker"), d["reason"]) for d in replaced.dropped} == {
+        (0, None, "the audio file was replaced by another recording"),
+        (None, "SPEAKER_00", "the audio file was replaced by another recording")}
+    older = corrections.Edits(version=3, speakers={"SPEAKER_00": "Dispatcher"})  # saved before audio was kept
+    assert corrections.rebase(older, _with_audio(RESULT, 2000, 9)).speakers == {"SPEAKER_00": "Dispatcher"}
+
+
+def test_a_corrected_text_of_another_length_keeps_who_said_each_word() -> None:
+    mixed = copy.deepcopy(RESULT)  # a segment whose last two words the other speaker said
+    for word in mixed["transcription"]["segments"][1]["words"][2:]:
+        word["speaker"] = "SPEAKER_00"
+    edits = corrections.parse({"version": 0, "segments": {"1": {"text": "There is a big fire here."}}}, mixed)
+    words = corrections.apply(mixed, edits)["transcription"]["segments"][1]["words"]
+    assert [w["word"] for w in words] == ["There", "is", "a", "big", "fire", "here."]
+    assert [w["speaker"] for w in words] == ["SPEAKER_01", "SPEAKER_01", "SPEAKER_00", "SPEAKER_00", "SPEAKER_00",
+                                             "SPEAKER_00"]
+    assert words[0]["start"] == 3.0 and words[-1]["end"] == 6.0
+    assert all(a["end"] <= b["start"] + 1e-9 for a, b in itertools.pairwise(words))
+
+
+def test_a_corrected_text_of_as_many_words_keeps_each_word_as_it_was() -> None:
+    untimed = copy.deepcopy(RESULT)  # an aligner left "a" without times
+    words = untimed["transcription"]["segments"][1]["words"]
+    words[2] = {"word": "a", "speaker": "SPEAKER_00"}
+    edits = corrections.parse({"version": 0, "segments": {"1": {"text": "Where is the fire?"}}}, untimed)
+    corrected = corrections.apply(untimed, edits)["transcription"]["segments"][1]["words"]
+    assert [w["word"] for w in corrected] == ["Where", "is", "the", "fire?"]
+    assert [(w.get("start"), w.get("end"), w["speaker"]) for w in corrected] == [
+        (3.0, 3.4, "SPEAKER_01"), (3.5, 3.7, "SPEAKER_01"), (None, None, "SPEAKER_00"), (4.0, 6.0, "SPEAKER_01")]

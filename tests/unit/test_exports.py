@@ -16,6 +16,7 @@ import json
 import random
 import re
 import tracemalloc
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,9 @@ import srt
 import webvtt
 
 from bench.exports import synthetic_result
-from transcriber.exports import EXPORTS, FILE_FORMATS, render_bytes, stream
+from transcriber.domain.edits import Edits
+from transcriber.domain.transcript import MalformedResult
+from transcriber.exports import EXPORTS, FILE_FORMATS, render_bytes, shown, stream
 
 # Cyrillic words, a long recording's worth of them: the 82 s call that rendered as 3 cues.
 RUSSIAN_TEXT = ("добрый день вас беспокоит служба поддержки клиентов мы получили вашу заявку о неисправности "
@@ -408,6 +411,39 @@ def test_a_long_docx_streams_in_chunks() -> None:
     assert len(chunks) > 1 and all(0 < len(chunk) <= 64 * 1024 for chunk in chunks)
     paragraphs = docx.Document(io.BytesIO(b"".join(chunks))).paragraphs
     assert paragraphs[-1].text == f"[00:49:58] SPEAKER_01: {segments[-1]['text']}"
+
+
+def test_docx_text_is_escaped_and_the_package_is_python_docx_s_own() -> None:
+    result = result_of([{"start": 1.0, "end": 2.0, "speaker": "SPEAKER_00", "speaker_name": 'A & "B"',
+                         "text": " <w:p>if a < b && c > d</w:p> \x0b"}])
+    body = render_bytes(result, "docx")
+    paragraphs = [p for p in docx.Document(io.BytesIO(body)).paragraphs if p.text.startswith("[")]
+    assert [p.text for p in paragraphs] == ['[00:00:01] A & "B": <w:p>if a < b && c > d</w:p>']
+    assert [run.text for run in paragraphs[0].runs if run.bold] == ['A & "B"']
+    with zipfile.ZipFile(io.BytesIO(body)) as package:
+        assert package.testzip() is None
+        names = package.namelist()
+        assert names[0] == "[Content_Types].xml" and "word/document.xml" in names and "word/styles.xml" in names
+        # No data descriptors: the sizes are in each local header, as Word's own files have them.
+        assert not any(info.flag_bits & 0x08 for info in package.infolist())
+
+
+def test_a_malformed_result_is_refused_before_the_first_byte() -> None:
+    good = result_of([timed(0.0, ["да"])])
+    for broken, where in (
+        ({"start": "soon", "end": 1.0, "text": "да"}, "segments[0] has no start"),
+        ({"start": 0.0, "end": float("inf"), "text": "да"}, "segments[0] has no start"),
+        ({"start": 0.0, "end": 1.0, "text": ["да"]}, "must be strings"),
+        ({"start": 0.0, "end": 1.0, "text": "да", "words": [{"word": "да", "start": "0"}]}, "words[0] has a time"),
+        ({"start": 0.0, "end": 1.0, "text": "да", "words": "да"}, "words is not a list"),
+    ):
+        document = {"filename": "call.wav", "transcription": {"segments": [broken]}}
+        for fmt in ("txt", "srt", "docx"):
+            with pytest.raises(MalformedResult, match=re.escape(where)):
+                shown(document, Edits(), fmt)
+    as_it_is = {"transcription": {"segments": [{"start": 0.0, "end": 1.0, "text": ["да"]}]}}
+    assert shown(as_it_is, Edits(), "json") == (as_it_is, None)  # json as the file holds it
+    assert render_bytes(shown(good, Edits(), "srt")[0], "srt")
 
 
 # json, the registry, streaming ---------------------------------------------------------------------

@@ -131,7 +131,12 @@ class TranscriptionService:
         return sidecars.read_json(sidecars.result_path(base))
 
     def edits(self, state: FileState) -> Edits:
-        return sidecars.read_edits(state.audio or (self.folder.root / state.name))
+        audio = state.audio or (self.folder.root / state.name)
+        try:
+            return sidecars.read_edits(audio)
+        except OSError as exc:
+            raise ApiError(503, ErrorCode.SIDECAR_UNREADABLE, f"{sidecars.edits_path(audio).name} cannot be read: "
+                           f"{exc.strerror or exc}", state.name) from exc
 
     def save_edits(self, state: FileState, edits: Edits, based_on: int, task_id: str) -> Edits:
         key = self._key(state.audio) if state.audio is not None else state.name

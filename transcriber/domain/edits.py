@@ -5,18 +5,22 @@ segment is named by its index in ``transcription.segments`` (its ``id``); a
 word by its index in the segment's ``words``.  Every correction remembers the
 machine text it replaced (``original``), so that after a re-run a correction
 is applied only where the engine still said the same thing, and is dropped
-(and reported) where it did not.  Pure: validation, application and rebasing
+(and reported) where it did not.  The corrections also remember the audio they
+were made on (size and modification time, as the ``.result`` records them): a
+new recording under the same name is another call, whose ``SPEAKER_00`` is
+someone else, and keeps none of them.  Pure: validation, application and rebasing
 are functions of the documents (tests/unit/test_edits.py).
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from transcriber.domain.transcript import is_timed, plain_text, segments_of
+from transcriber.domain.transcript import audio_of, is_timed, plain_text, segments_of
 from transcriber.errors import ErrorCode, TranscriberError
 
 MAX_NAME = 100  # characters in a speaker's name
@@ -49,6 +53,7 @@ class Edits:
     segments: dict[int, SegmentEdit] = field(default_factory=dict)
     updated_at: str | None = None
     dropped: tuple[dict[str, Any], ...] = ()  # what the last re-run could not keep, and why
+    audio: dict[str, int] | None = None  # the audio they were made on: audio_of() its result
 
     @property
     def empty(self) -> bool:
@@ -59,7 +64,8 @@ def parse(body: dict[str, Any], result: dict[str, Any]) -> Edits:
     """The corrections of a client's document (``speakers``, ``segments``), checked against
     ``result``; raises :class:`EditsError` naming the first bad field."""
     # What GET /edits answers may be sent back as it is: the server's own fields are ignored.
-    unknown = set(body) - {"version", "speakers", "segments", "updated_at", "dropped", "filename", "task_id"}
+    unknown = set(body) - {"version", "speakers", "segments", "updated_at", "dropped", "audio", "filename",
+                           "task_id"}
     if unknown:
         raise EditsError(sorted(unknown)[0], "not a field of a corrections document")
     segments = segments_of(result)
@@ -76,7 +82,7 @@ def parse(body: dict[str, Any], result: dict[str, Any]) -> Edits:
         where = f"segments.{_shown(key)}"
         index = _index(key, len(segments), where, "segment")
         edits[index] = _segment_edit(_mapping(value, where), segments[index], where)
-    return Edits(speakers=names, segments=edits)
+    return Edits(speakers=names, segments=edits, audio=audio_of(result))
 
 
 def based_on(body: dict[str, Any]) -> int:
@@ -148,8 +154,7 @@ def _applied(index: int, segment: dict[str, Any], edits: Edits) -> dict[str, Any
 
 
 def _corrected(segment: dict[str, Any], correction: SegmentEdit) -> dict[str, Any]:
-    """The segment with its correction; words keep their times (re-timed by length when
-    the corrected text has another number of words than the machine's)."""
+    """The segment with its correction; its words follow the corrected text (:func:`_realigned`)."""
     out = copy.deepcopy(segment)
     words: list[dict[str, Any]] = out.get("words") or []
     for index, word in correction.words.items():
@@ -160,31 +165,69 @@ def _corrected(segment: dict[str, Any], correction: SegmentEdit) -> dict[str, An
             out["text"] = " ".join(str(w["word"]).strip() for w in words)
         return out
     out["text"] = correction.text
-    tokens = correction.text.split()
-    timed = [w for w in words if is_timed(w)]
-    if not timed:
-        return out
-    if len(tokens) == len(words) == len(timed):
-        for timed_word, token in zip(words, tokens, strict=True):
-            timed_word["word"] = token
-        return out
-    out["words"] = _retimed(tokens, float(timed[0]["start"]), float(timed[-1]["end"]), words[0])
+    if words:
+        out["words"] = _realigned(correction.text.split(), words)
     return out
 
 
-def _retimed(tokens: list[str], start: float, end: float, model: dict[str, Any]) -> list[dict[str, Any]]:
-    """Corrected words spread over the span the machine's words took, by their length."""
-    total = sum(len(t) + 1 for t in tokens) or 1
-    words: list[dict[str, Any]] = []
-    at = start
+def _realigned(tokens: list[str], words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The corrected ``tokens`` as words, matched to the machine's ``words`` (difflib, on the
+    words without case and punctuation): a word the person kept keeps its time, speaker and
+    probability; a run of words replaced by as many takes theirs one for one; any other run
+    is spread over the time the words it replaces took (an inserted one, over the pause it
+    was put in), by length, each said by whoever said the machine's word at its place."""
+    matcher = difflib.SequenceMatcher(None, [_key(str(w.get("word", ""))) for w in words],
+                                      [_key(t) for t in tokens], autojunk=False)
+    out: list[dict[str, Any]] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "delete":
+            continue
+        if tag == "equal" or i2 - i1 == j2 - j1:
+            out += [{**word, "word": token} for word, token in zip(words[i1:i2], tokens[j1:j2], strict=True)]
+        elif tag == "replace":
+            out += _spread(tokens[j1:j2], words[i1:i2])
+        else:  # insert: into the pause between the words around it
+            out += _spread(tokens[j1:j2], [_pause(words[i1 - 1] if i1 else None,
+                                                  words[i1] if i1 < len(words) else None)])
+    return out
+
+
+def _pause(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """The time between two words as a word-like span (a moment where only one is timed),
+    said by the speaker of the word before it (else after)."""
+    pause: dict[str, Any] = {"speaker": (before or after or {}).get("speaker")}
+    moments = [float(before["end"])] if before and is_timed(before) else []
+    moments += [float(after["start"])] if after and is_timed(after) else []
+    if not moments:
+        return pause
+    return {**pause, "start": moments[0], "end": max(moments)}
+
+
+def _spread(tokens: list[str], words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tokens`` over the span of ``words`` by length; untimed when none of them is timed."""
+    timed = [w for w in words if is_timed(w)]
+    total = sum(len(t) + 1 for t in tokens)
+    out: list[dict[str, Any]] = []
+    done = 0
     for token in tokens:
-        length = (end - start) * (len(token) + 1) / total
-        word = {"word": token, "start": round(at, 3), "end": round(at + length, 3), "probability": None}
-        if model.get("speaker") is not None:
-            word["speaker"] = model["speaker"]
-        words.append(word)
-        at += length
-    return words
+        share, middle = done / total, (done + (len(token) + 1) / 2) / total
+        word: dict[str, Any] = {"word": token}
+        if timed:
+            start, end = float(timed[0]["start"]), max(float(timed[-1]["end"]), float(timed[0]["start"]))
+            length = (end - start) * (len(token) + 1) / total
+            word.update(start=round(start + (end - start) * share, 3),
+                        end=round(start + (end - start) * share + length, 3), probability=None)
+        said_by = words[min(int(middle * len(words)), len(words) - 1)].get("speaker")
+        if said_by is not None:
+            word["speaker"] = said_by
+        out.append(word)
+        done += len(token) + 1
+    return out
+
+
+def _key(word: str) -> str:
+    """A word as compared when matching a correction to the machine's words."""
+    return "".join(c for c in word.casefold() if c.isalnum())
 
 
 def _named(item: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
@@ -194,8 +237,12 @@ def _named(item: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 def rebase(edits: Edits, result: dict[str, Any]) -> Edits:
     """The corrections that still hold for a new ``result`` (a re-run): speaker names of
-    speakers it still has, corrections of segments that still say what they corrected.
-    What goes is listed in ``dropped`` with the reason."""
+    speakers it still has, corrections of segments that still say what they corrected;
+    none when the result is of other audio than the corrections were made on.  What goes
+    is listed in ``dropped`` with the reason."""
+    audio = audio_of(result)
+    if edits.audio is not None and audio is not None and audio != edits.audio:
+        return replace(edits, speakers={}, segments={}, audio=audio, dropped=_everything(edits))
     segments = segments_of(result)
     speakers = {str(s["speaker"]) for s in segments if s.get("speaker")}
     dropped: list[dict[str, Any]] = []
@@ -215,7 +262,15 @@ def rebase(edits: Edits, result: dict[str, Any]) -> Edits:
                             "reason": "the segment's machine text changed"})
         else:
             kept[index] = correction
-    return replace(edits, speakers=names, segments=kept, dropped=tuple(dropped)[:MAX_DROPPED])
+    return replace(edits, speakers=names, segments=kept, audio=audio or edits.audio,
+                   dropped=tuple(dropped)[:MAX_DROPPED])
+
+
+def _everything(edits: Edits) -> tuple[dict[str, Any], ...]:
+    reason = "the audio file was replaced by another recording"
+    return tuple([{"speaker": s, "name": n, "reason": reason} for s, n in edits.speakers.items()]
+                 + [{"segment": i, "original": c.original, "reason": reason} for i, c in edits.segments.items()]
+                 )[:MAX_DROPPED]
 
 
 def to_dict(edits: Edits) -> dict[str, Any]:
@@ -226,6 +281,7 @@ def to_dict(edits: Edits) -> dict[str, Any]:
         "speakers": dict(edits.speakers),
         "segments": {str(n): _segment_dict(c) for n, c in sorted(edits.segments.items())},
         "dropped": list(edits.dropped),
+        "audio": edits.audio,
     }
 
 
@@ -246,12 +302,12 @@ def from_dict(document: dict[str, Any]) -> Edits:
                               words={int(n): str(w) for n, w in (value.get("words") or {}).items()})
         for key, value in (document.get("segments") or {}).items()
     }
-    version = int(document["version"])
+    version, audio = int(document["version"]), document.get("audio")
     if version < 0:
         raise ValueError("a negative version")
     return Edits(version=version, speakers={str(k): str(v) for k, v in (document.get("speakers") or {}).items()},
                  segments=segments, updated_at=document.get("updated_at"),
-                 dropped=tuple(document.get("dropped") or ()))
+                 dropped=tuple(document.get("dropped") or ()), audio=audio_of({"metadata": {"audio_file": audio}}))
 
 
 def _given(value: object) -> object:

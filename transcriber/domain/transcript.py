@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,19 @@ def is_timed(word: dict[str, Any]) -> bool:
     """A word with both times as numbers (an aligner can leave a number or a symbol untimed)."""
     return all(isinstance(word.get(key), int | float) and not isinstance(word.get(key), bool)
                for key in ("start", "end"))
+
+
+def audio_of(result: dict[str, Any]) -> dict[str, int] | None:
+    """The audio a ``.result`` was made from (``metadata.audio_file``: size and mtime), or
+    None when it does not say (an older or hand-written result)."""
+    metadata = result.get("metadata")
+    audio = metadata.get("audio_file") if isinstance(metadata, dict) else None
+    if not isinstance(audio, dict):
+        return None
+    try:
+        return {"size_bytes": int(audio["size_bytes"]), "mtime_ns": int(audio["mtime_ns"])}
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def speaker_summary(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,3 +69,44 @@ class Transcript:
     # The speech detector's speech, [(start, end)] in seconds, for the result's analysis
     # (domain/analysis.py); empty when the engine does not know it (the words are used then).
     speech: list[tuple[float, float]] = field(default_factory=list)
+
+
+class MalformedResult(ValueError):
+    """A ``.result`` that is not what the daemon writes (edited by hand, or cut short): the
+    message says where, so that an export refuses it before its first byte is sent."""
+
+
+def check_result(result: dict[str, Any]) -> None:
+    """What every rendering reads, of the types it reads them as; raises :class:`MalformedResult`."""
+    transcription = result.get("transcription")
+    if transcription is None:
+        return
+    if not isinstance(transcription, dict):
+        raise MalformedResult("transcription is not an object")
+    for key in ("segments", "speakers", "turns"):
+        items = transcription.get(key)
+        if items is not None and not (isinstance(items, list) and all(isinstance(i, dict) for i in items)):
+            raise MalformedResult(f"transcription.{key} is not a list of objects")
+    for n, segment in enumerate(transcription.get("segments") or []):
+        where = f"transcription.segments[{n}]"
+        if not is_timed(segment) or not all(math.isfinite(segment[key]) for key in ("start", "end")):
+            raise MalformedResult(f"{where} has no start or end time in seconds")
+        if not isinstance(segment.get("text") or "", str) or not isinstance(segment.get("speaker") or "", str):
+            raise MalformedResult(f"{where}: its text and speaker must be strings")
+        words = segment.get("words")
+        if words is None:
+            continue
+        if not isinstance(words, list):
+            raise MalformedResult(f"{where}.words is not a list")
+        for k, word in enumerate(words):
+            if not isinstance(word, dict) or not isinstance(word.get("word"), str):
+                raise MalformedResult(f"{where}.words[{k}] is not a word")
+            if any(word.get(key) is not None for key in ("start", "end")) and not is_timed(word):
+                raise MalformedResult(f"{where}.words[{k}] has a time that is not a number")
+    for n, turn in enumerate(transcription.get("turns") or []):
+        if not is_timed(turn):
+            raise MalformedResult(f"transcription.turns[{n}] has no start or end time in seconds")
+    for n, speaker in enumerate(transcription.get("speakers") or []):
+        talk = speaker.get("talk_seconds")
+        if talk is not None and not (isinstance(talk, int | float) and not isinstance(talk, bool)):
+            raise MalformedResult(f"transcription.speakers[{n}].talk_seconds is not a number")

@@ -19,6 +19,7 @@ from typing import Any
 from transcriber.domain import edits as corrections
 from transcriber.domain.edits import Edits
 from transcriber.domain.fragment import check_range, cut
+from transcriber.domain.transcript import check_result
 from transcriber.exports import document, subtitles, tables, text
 
 
@@ -54,10 +55,16 @@ def shown(result: dict[str, Any], edits: Edits, fmt: str, edited: bool | None = 
           end: float | None = None, relative: bool = False) -> tuple[dict[str, Any], tuple[float, float] | None]:
     """What an export of ``result`` shows, and the fragment's bounds (None: the whole): the
     corrections applied (by default for every format but json), cut to ``start``–``end``
-    seconds when either is given.  Raises RangeError for a bad range."""
-    if edited if edited is not None else fmt != "json":
+    seconds when either is given.  Raises RangeError for a bad range, and MalformedResult
+    for a result it cannot render (checked here, before a response has begun: a stream
+    that breaks halfway is a truncated file to the client)."""
+    corrected = (edited if edited is not None else fmt != "json") and not edits.empty
+    whole = start is None and end is None
+    if fmt != "json" or corrected or not whole:
+        check_result(result)
+    if corrected:
         result = corrections.apply(result, edits)
-    if start is None and end is None:
+    if whole:
         return result, None
     bounds = check_range(start, end, result.get("duration_seconds"))
     return cut(result, *bounds, relative), bounds

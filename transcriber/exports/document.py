@@ -1,22 +1,30 @@
 """A Word document (docx): the header of the call, then the transcript by turns.
 
-python-docx is imported inside :func:`render_docx`: the daemon's import path never
-needs it.  The document is saved to a spooled temporary file (in memory while
-small, on disk past ``SPOOL_BYTES``) and streamed from there: the XML tree is
-gone by the time the body is sent.
+The header (title, facts, speakers) is built with python-docx, imported inside
+:func:`render_docx` so that the daemon's import path never needs it.  The turns
+are not: an hour's thousand paragraphs as an lxml tree cost some forty times the
+file.  The package python-docx saved is copied part by part into a new zip, and
+``word/document.xml`` is written through the zip's compressor a batch of turn
+paragraphs at a time, each paragraph the XML python-docx itself would write
+(``[hh:mm:ss]``, the speaker's name in bold, the text).  The zip goes to a spooled
+temporary file (in memory while small, on disk past ``SPOOL_BYTES``) and is
+streamed from there: what is held is the compressed file, never its XML.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
+from xml.sax.saxutils import escape
 
-from transcriber.exports.text import fact_lines, facts, speaker_lines, timecode, title, turns
+from transcriber.exports.text import CHUNK_BYTES, Turn, fact_lines, facts, speaker_lines, timecode, title, turns
 
-CHUNK_BYTES = 64 * 1024
 SPOOL_BYTES = 8 * 2**20
+DOCUMENT_PART = "word/document.xml"
 # What XML 1.0 cannot hold (control characters, lone surrogates): python-docx
 # refuses a string with any, and a corrected text could bring one.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -40,21 +48,57 @@ def render_docx(result: dict[str, Any]) -> Iterator[bytes]:
     for label, value in fact_lines(result):
         _fact(document, label, value)
     document.add_heading("Transcript", level=1)
-    for turn in turns(result):
-        paragraph = document.add_paragraph()
-        paragraph.add_run(f"[{timecode(turn.start)}] ")
-        if turn.speaker:
-            paragraph.add_run(_xml(turn.speaker)).bold = True
-            paragraph.add_run(": ")
-        paragraph.add_run(_xml(turn.text))
+    header = io.BytesIO()
+    document.save(header)
     body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by _chunks)
     try:
-        document.save(body)
+        with zipfile.ZipFile(header) as template:
+            _package(template, body, turns(result))
     except BaseException:
         body.close()
         raise
     body.seek(0)
     return _chunks(body)
+
+
+def _package(template: zipfile.ZipFile, out: IO[bytes], paragraphs: Iterable[Turn]) -> None:
+    """``template``'s parts, in its order, into ``out``; the turns appended to the body of
+    ``word/document.xml``, before its closing section properties."""
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+        for item in template.infolist():
+            if item.filename != DOCUMENT_PART:
+                package.writestr(item, template.read(item))
+                continue
+            xml = template.read(item)
+            end = xml.rindex(b"<w:sectPr")  # the body's last child: what follows the paragraphs
+            with package.open(DOCUMENT_PART, "w") as part:
+                part.write(xml[:end])
+                batch: list[str] = []
+                size = 0
+                for turn in paragraphs:
+                    batch.append(_paragraph(turn))
+                    size += len(batch[-1])
+                    if size >= CHUNK_BYTES:
+                        part.write("".join(batch).encode())
+                        batch, size = [], 0
+                part.write("".join(batch).encode())
+                part.write(xml[end:])
+
+
+def _paragraph(turn: Turn) -> str:
+    """``[hh:mm:ss] Name: text`` as python-docx's ``add_paragraph().add_run()`` writes it."""
+    runs = [_run(f"[{timecode(turn.start)}] ")]
+    if turn.speaker:
+        runs += [_run(turn.speaker, bold=True), _run(": ")]
+    runs.append(_run(turn.text))
+    return f"<w:p>{''.join(runs)}</w:p>"
+
+
+def _run(text: str, bold: bool = False) -> str:
+    text = _xml(text)
+    space = ' xml:space="preserve"' if text != text.strip() else ""
+    style = "<w:rPr><w:b/></w:rPr>" if bold else ""
+    return f"<w:r>{style}<w:t{space}>{escape(text)}</w:t></w:r>"
 
 
 def _chunks(body: IO[bytes]) -> Iterator[bytes]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from transcriber.domain.analysis import DEFAULT_MIN_SILENCE_SECONDS, call_facts
 from transcriber.domain.job import Job
-from transcriber.domain.transcript import Transcript, speaker_summary
+from transcriber.domain.transcript import Transcript, audio_of, speaker_summary
 from transcriber.folder.sidecars import format_time
 from transcriber.folder.stability import Signature
 
@@ -71,11 +71,8 @@ def build_result(
 def transcribed_signature(document: dict[str, Any] | None) -> Signature | None:
     """The audio size and mtime a ``.result`` was made from; None when it does
     not say (written by an older version, or by hand)."""
-    try:
-        audio = document["metadata"]["audio_file"]  # type: ignore[index]
-        return Signature(int(audio["size_bytes"]), int(audio["mtime_ns"]))
-    except (TypeError, KeyError, ValueError):
-        return None
+    audio = audio_of(document) if isinstance(document, dict) else None
+    return Signature(audio["size_bytes"], audio["mtime_ns"]) if audio else None
 
 
 def whisperx_version() -> str | None:

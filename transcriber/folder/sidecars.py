@@ -59,16 +59,23 @@ def edits_path(audio: Path) -> Path:
 
 
 def read_edits(audio: Path) -> corrections.Edits:
-    """The file's corrections; none (version 0) when there is no ``.edits``.  An unreadable
-    one is logged, read as none, and kept aside as ``call.mp3.edits.unreadable`` by the next write."""
+    """The file's corrections; none (version 0) when there is no ``.edits``.  One that is not
+    a corrections document is logged, read as none, and kept aside as
+    ``call.mp3.edits.unreadable`` by the next write.  One that exists but cannot be read
+    (permissions, the share) raises OSError: read as none, its version would be 0, and a
+    save on version 0 would replace corrections that are only out of reach."""
     return _edits_at(edits_path(audio)) or corrections.Edits()
 
 
 def _edits_at(path: Path) -> corrections.Edits | None:
-    document = read_json(path)
-    if document is None:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return None
     try:
+        document = json.loads(raw)
+        if not isinstance(document, dict):
+            raise TypeError("not a JSON object")
         return corrections.from_dict(document)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         log.warning("Ignoring malformed sidecar %s: %s", path.name, exc)

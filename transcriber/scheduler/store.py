@@ -141,8 +141,14 @@ class JobStore:
     def _rebase_edits(self, filename: str, audio: Path, result: dict[str, Any]) -> corrections.Edits:
         """The corrections of an earlier run that hold for this one; those that do not are
         dropped, logged and listed in the sidecar.  A sidecar that cannot be written is only
-        logged: the earlier corrections stay on disk, and apply where they still match."""
-        edits = sidecars.read_edits(audio)
+        logged: the earlier corrections stay on disk, and apply where they still match.
+        One that cannot be read is left as it is (logged), and the renderings are the engine's."""
+        try:
+            edits = sidecars.read_edits(audio)
+        except OSError as exc:
+            log.warning("%s: cannot read %s, the renderings are written without its corrections: %s",
+                        filename, sidecars.edits_path(audio).name, exc)
+            return corrections.Edits()
         if edits.empty:
             return edits
         rebased = corrections.rebase(edits, result)
@@ -155,8 +161,8 @@ class JobStore:
             log.warning("%s: could not update %s after the re-run: %s", filename, sidecars.edits_path(audio).name, exc)
             return rebased
         if rebased.dropped:
-            log.warning("%s: the re-run dropped %d correction(s) that no longer match the transcript "
-                        "(listed in %s)", filename, len(rebased.dropped), sidecars.edits_path(audio).name)
+            log.warning("%s: the re-run dropped %d correction(s): %s (listed in %s)", filename, len(rebased.dropped),
+                        "; ".join(sorted({d["reason"] for d in rebased.dropped})), sidecars.edits_path(audio).name)
         return rebased
 
     def save_edits(self, filename: str, edits: corrections.Edits, based_on: int, task_id: str) -> corrections.Edits:

@@ -13,6 +13,7 @@ from transcriber.api import bodies
 from transcriber.api.context import ERRORS, ApiContext
 from transcriber.api.service import ApiError
 from transcriber.domain.fragment import RangeError
+from transcriber.domain.transcript import MalformedResult
 from transcriber.errors import ErrorCode
 
 ExportFormat = StrEnum("ExportFormat", {name: name for name in exports.EXPORTS})  # type: ignore[misc]
@@ -40,6 +41,8 @@ def router(context: ApiContext) -> APIRouter:
             document, fragment = exports.shown(document, service.edits(state), fmt, edited, start, end, relative)
         except RangeError as exc:
             raise ApiError(422, ErrorCode.INVALID_RANGE, exc.message, name) from exc
+        except MalformedResult as exc:
+            raise ApiError(503, ErrorCode.SIDECAR_UNREADABLE, f"{name}.result cannot be rendered: {exc}", name) from exc
         if fmt == "json" and fragment is None:
             return JSONResponse(document)
         export = exports.EXPORTS[fmt]
