@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import struct
@@ -55,16 +56,23 @@ def _merge(into: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 def write_tone(path: Path, seconds: float = 0.5, frequency: float = 440.0, rate: int = 16_000) -> Path:
     """A small valid WAV file (a sine tone)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tone_bytes(seconds, frequency, rate))
+    return path
+
+
+def tone_bytes(seconds: float = 0.5, frequency: float = 440.0, rate: int = 16_000) -> bytes:
+    """The WAV file of :func:`write_tone`, in memory (what a client uploads)."""
     frames = b"".join(
         struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency * n / rate))) for n in range(int(seconds * rate))
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as handle:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(rate)
         handle.writeframes(frames)
-    return path
+    return buffer.getvalue()
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:

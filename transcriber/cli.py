@@ -39,6 +39,7 @@ from transcriber.errors import (
     InvalidSettingsError,
     JobError,
     ModelError,
+    SidecarUnreadable,
     UnsupportedSettingError,
 )
 from transcriber.folder import sidecars
@@ -224,16 +225,16 @@ def _export(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        document, _ = exports.shown(document, sidecars.read_edits(audio), args.format, args.edited,
-                                    args.start, args.end, args.relative)
+        edits = sidecars.read_edits(audio) if exports.corrected(args.format, args.edited) else corrections.Edits()
+        document, _ = exports.shown(document, edits, args.format, args.edited, args.start, args.end, args.relative)
     except RangeError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 2
     except MalformedResult as exc:
         print(f"cannot render {sidecars.result_path(audio).name}: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:
-        print(f"cannot read {sidecars.edits_path(audio).name}: {exc}", file=sys.stderr)
+    except SidecarUnreadable as exc:
+        print(exc.message, file=sys.stderr)
         return 1
     return _write(document, args.format, args.output)
 
@@ -271,6 +272,9 @@ def _edits(config: Config, args: argparse.Namespace) -> int:
         except EditConflict as exc:
             print(f"{exc.code}: {exc.message}", file=sys.stderr)
             return 2
+        except SidecarUnreadable as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
         except OSError as exc:
             print(f"cannot save the corrections: {exc}", file=sys.stderr)
             return 1
@@ -278,8 +282,8 @@ def _edits(config: Config, args: argparse.Namespace) -> int:
             lock.release()
     try:
         edits = sidecars.read_edits(audio)
-    except OSError as exc:
-        print(f"cannot read {sidecars.edits_path(audio).name}: {exc}", file=sys.stderr)
+    except SidecarUnreadable as exc:
+        print(exc.message, file=sys.stderr)
         return 1
     print(json.dumps(corrections.to_dict(edits), ensure_ascii=False, indent=2))
     return 0

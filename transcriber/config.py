@@ -157,6 +157,12 @@ class AnalysisConfig(_Section):
     min_silence_seconds: float = Field(DEFAULT_MIN_SILENCE_SECONDS, ge=0.1, le=3600)
 
 
+class UploadConfig(_Section):
+    """POST /upload: docs/CONFIGURATION.md, upload."""
+
+    max_bytes: int = Field(200 * 1024 * 1024, ge=1, description="the largest audio file a client may upload")
+
+
 class DatabaseConfig(_Section):
     url: SecretStr = SecretStr("")
 
@@ -185,6 +191,7 @@ class LoggingConfig(_Section):
 class Config(_Section):
     shared_directory: Path = Path("shared")
     api: ApiConfig = ApiConfig()
+    upload: UploadConfig = UploadConfig()
     whisperx: WhisperXConfig = WhisperXConfig()
     diarization: DiarizationConfig = DiarizationConfig()
     analysis: AnalysisConfig = AnalysisConfig()

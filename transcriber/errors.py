@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     HTTP_ERROR = "http_error"
     IN_MANUAL_REVIEW = "in_manual_review"
     NAME_IN_USE = "name_in_use"
+    FILE_EXISTS = "file_exists"
+    UNSUPPORTED_EXTENSION = "unsupported_extension"
+    INVALID_LINK = "invalid_link"
     REQUEST_TOO_LARGE = "request_too_large"
     INVALID_EDITS = "invalid_edits"
     EDIT_CONFLICT = "edit_conflict"
@@ -80,6 +83,12 @@ class EditConflict(TranscriberError):
     def __init__(self, message: str, current_version: int) -> None:
         super().__init__(message)
         self.current_version = current_version
+
+
+class SidecarUnreadable(TranscriberError):
+    """A sidecar that exists but cannot be read (permissions, the share): never read as absent."""
+
+    code = ErrorCode.SIDECAR_UNREADABLE
 
 
 class ConfigError(TranscriberError):
@@ -293,6 +302,9 @@ SUGGESTIONS: dict[ErrorCode, str] = {
     ErrorCode.METHOD_NOT_ALLOWED: "see `/docs`",
     ErrorCode.IN_MANUAL_REVIEW: "fix the cause, then `force: true`",
     ErrorCode.NAME_IN_USE: "rename or remove one of them",
+    ErrorCode.FILE_EXISTS: "upload it under another name, or send `overwrite=true` or `rename=true`",
+    ErrorCode.UNSUPPORTED_EXTENSION: "send an audio file with one of the extensions the message lists",
+    ErrorCode.INVALID_LINK: "ask `GET /links` for a new link, or send the API token",
     ErrorCode.REQUEST_TOO_LARGE: "send only the fields of the request",
     ErrorCode.INVALID_EDITS: "the message names the field; GET /edits shows the document to start from",
     ErrorCode.EDIT_CONFLICT: "someone saved corrections since you read them: GET /edits again, redo yours on it",

@@ -56,7 +56,7 @@ HOSTILE_NAMES = [
 
 BODY_ROUTES = [("POST", "/transcribe"), ("DELETE", "/transcribe")]
 PATH_ROUTES = [("DELETE", "/transcribe/{}"), ("GET", "/status/{}"), ("GET", "/result/{}"), ("GET", "/edits/{}"),
-               ("PUT", "/edits/{}")]
+               ("PUT", "/edits/{}"), ("GET", "/audio/{}"), ("GET", "/links/{}")]
 
 # (raw body of POST /transcribe, status, error_code)
 MALFORMED_BODIES = [

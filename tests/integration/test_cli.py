@@ -138,7 +138,7 @@ def test_export_and_edits_refuse_what_they_cannot_read(tmp_path: Path) -> None:
     (audio.parent / f"{audio.name}.edits").mkdir()  # there, but not a file to read
     for command in (("edits", str(audio)), ("export", str(audio), "--format", "txt")):
         refused = run_cli(*command, config=config)
-        assert refused.returncode == 1 and f"cannot read {audio.name}.edits" in refused.stderr, refused.stderr
+        assert refused.returncode == 1 and f"{audio.name}.edits cannot be read" in refused.stderr, refused.stderr
     (audio.parent / f"{audio.name}.edits").rmdir()
     result = audio.parent / f"{audio.name}.result"
     document = json.loads(result.read_text(encoding="utf-8"))

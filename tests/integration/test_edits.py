@@ -206,3 +206,18 @@ def test_a_result_edited_by_hand_into_nonsense_is_refused_before_the_first_byte(
     assert response.status_code == 503 and response.json()["error_code"] == "sidecar_unreadable"
     assert "transcription.segments[1] has no start or end time" in response.json()["message"]
     assert api.client.get(f"/result/{NAME}").json() == document  # the JSON as the file holds it
+
+
+def test_a_rerun_while_the_corrections_are_out_of_reach_leaves_them_alone(api) -> None:
+    api.client.put(f"/edits/{NAME}", json={"version": 0, "speakers": {"SPEAKER_00": "Dispatcher"}}).raise_for_status()
+    edits = api.shared / f"{NAME}.edits"
+    saved = edits.read_bytes()
+    edits.unlink()
+    edits.mkdir()  # out of reach while the re-run completes
+    transcribe(api, force=True)
+    assert (api.shared / f"{NAME}.txt").read_text(encoding="utf-8").startswith("SPEAKER_00: hello there")
+    assert edits.is_dir()  # not replaced, not moved aside
+    assert api.client.get(f"/result/{NAME}").status_code == 200  # the JSON needs no corrections
+    edits.rmdir()
+    edits.write_bytes(saved)  # back: they apply again
+    assert api.client.get(f"/result/{NAME}", params={"format": "txt"}).text.startswith("Dispatcher: hello there")

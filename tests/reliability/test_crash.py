@@ -262,10 +262,12 @@ def test_restart_removes_temp_files_a_killed_write_left(start_daemon, shared: Pa
     review.mkdir()
     (shared / ".tmp-k1ll3d.json").write_text('{"task_id": "abc", "sta', encoding="utf-8")
     (review / ".tmp-m0v1ng.json").write_text("", encoding="utf-8")
+    (shared / ".upload-cut0ff.part").write_bytes(b"RIFF half an upload")  # POST /upload when the daemon died
     (shared / ".keep").write_text("not ours", encoding="utf-8")
     write_tone(shared / "after-restart.wav")
     start_daemon()
     assert not (shared / ".tmp-k1ll3d.json").exists() and not (review / ".tmp-m0v1ng.json").exists()
+    assert not (shared / ".upload-cut0ff.part").exists()
     assert (shared / ".keep").read_text(encoding="utf-8") == "not ours"
     assert wait_for(lambda: result_of(shared, "after-restart.wav"))["transcription"]["text"] == "after-restart"
 

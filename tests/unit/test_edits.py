@@ -218,3 +218,22 @@ def test_a_corrected_text_of_as_many_words_keeps_each_word_as_it_was() -> None:
     assert [w["word"] for w in corrected] == ["Where", "is", "the", "fire?"]
     assert [(w.get("start"), w.get("end"), w["speaker"]) for w in corrected] == [
         (3.0, 3.4, "SPEAKER_01"), (3.5, 3.7, "SPEAKER_01"), (None, None, "SPEAKER_00"), (4.0, 6.0, "SPEAKER_01")]
+
+
+def test_corrections_of_another_recording_are_never_applied() -> None:
+    edits = corrections.parse({"version": 0, "speakers": {"SPEAKER_00": "Dispatcher"}}, _with_audio(RESULT, 1000, 5))
+    assert corrections.apply(_with_audio(RESULT, 1000, 5), edits)["transcription"]["speakers"][0]["name"] == \
+        "Dispatcher"
+    other = _with_audio(RESULT, 2000, 9)  # copied over the name, not yet transcribed again (or .edits unreadable then)
+    assert corrections.apply(other, edits) is other
+
+
+def test_words_added_before_the_first_and_after_the_last_take_the_segment_s_edges() -> None:
+    padded = copy.deepcopy(RESULT)
+    padded["transcription"]["segments"][1].update(start=2.5, end=6.5)
+    edits = corrections.parse({"version": 0, "segments": {"1": {"text": "Look, there is a fire. Hurry!"}}}, padded)
+    words = corrections.apply(padded, edits)["transcription"]["segments"][1]["words"]
+    assert [w["word"] for w in words] == ["Look,", "there", "is", "a", "fire.", "Hurry!"]
+    assert (words[0]["start"], words[0]["end"]) == (2.5, 3.0) and (words[-1]["start"], words[-1]["end"]) == (6.0, 6.5)
+    assert words[0]["speaker"] == words[-1]["speaker"] == "SPEAKER_01"
+    assert words[0]["probability"] is None and words[1]["probability"] == 0.9  # a kept word keeps the model's

@@ -414,12 +414,13 @@ def test_a_long_docx_streams_in_chunks() -> None:
 
 
 def test_docx_text_is_escaped_and_the_package_is_python_docx_s_own() -> None:
-    result = result_of([{"start": 1.0, "end": 2.0, "speaker": "SPEAKER_00", "speaker_name": 'A & "B"',
+    # A name edited into the .result by hand: markup, a control character, a line break.
+    result = result_of([{"start": 1.0, "end": 2.0, "speaker": "SPEAKER_00", "speaker_name": 'A & "B"\x0b\r\nC',
                          "text": " <w:p>if a < b && c > d</w:p> \x0b"}])
     body = render_bytes(result, "docx")
     paragraphs = [p for p in docx.Document(io.BytesIO(body)).paragraphs if p.text.startswith("[")]
-    assert [p.text for p in paragraphs] == ['[00:00:01] A & "B": <w:p>if a < b && c > d</w:p>']
-    assert [run.text for run in paragraphs[0].runs if run.bold] == ['A & "B"']
+    assert [p.text for p in paragraphs] == ['[00:00:01] A & "B"  C: <w:p>if a < b && c > d</w:p>']
+    assert [run.text for run in paragraphs[0].runs if run.bold] == ['A & "B"  C']
     with zipfile.ZipFile(io.BytesIO(body)) as package:
         assert package.testzip() is None
         names = package.namelist()

@@ -20,7 +20,7 @@ from transcriber.api.guards import BodyLimit, ProtectedDocs, authorised
 from transcriber.api.handlers import install_error_handlers
 from transcriber.api.long_poll import LongPollWaiters
 from transcriber.api.metrics import Metrics
-from transcriber.api.routes import edits, health, history, result, status, transcribe
+from transcriber.api.routes import audio, edits, health, history, result, status, transcribe, upload
 from transcriber.api.service import ApiError, TranscriptionService
 from transcriber.errors import ErrorCode
 from transcriber.scheduler.daemon import Daemon
@@ -28,7 +28,7 @@ from transcriber.scheduler.daemon import Daemon
 MAX_BODY_BYTES = 64 * 1024
 STATUS_CACHE_SECONDS = 0.25  # a state change clears the file's entry at once; progress may lag this much
 HEALTH_CACHE_SECONDS = 0.5
-ROUTERS = (transcribe, status, result, edits, history, health)  # in the order docs/API.md lists them
+ROUTERS = (transcribe, upload, status, result, edits, audio, history, health)  # in the order docs/API.md lists them
 
 
 def create_app(daemon: Daemon) -> FastAPI:
@@ -51,7 +51,8 @@ def create_app(daemon: Daemon) -> FastAPI:
         title="transcriber", version="0.1.0", lifespan=lifespan, redirect_slashes=False,
         description="Drop-folder transcription daemon: request a transcript by filename, poll, fetch, cancel.",
     )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, larger={"/edits/": edits.MAX_EDITS_BYTES})
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, larger={
+        "/edits/": edits.MAX_EDITS_BYTES, "/upload": config.upload.max_bytes + upload.FORM_SLACK_BYTES})
     if token and not config.api.public_docs:
         app.add_middleware(ProtectedDocs, token=token)
     app.add_middleware(CachedResponses, status_cache=context.status_cache, health_cache=context.health_cache,

@@ -24,8 +24,9 @@ _QUEUED_MESSAGES = {"joined": "already in progress with the same settings; joine
                     "queued": "queued for transcription"}
 
 
-def completed(name: str, result: dict[str, Any] | None) -> JSONResponse:
-    return JSONResponse({"status": "completed", "filename": name, "result": result or {}}, status_code=200)
+def completed(name: str, result: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse({"status": "completed", "filename": name, "result": result or {}, **(extra or {})},
+                        status_code=200)
 
 
 def queued(daemon: Daemon, name: str, job: Job | None, settings: TranscriptionSettings, debug: bool,
@@ -96,10 +97,10 @@ def completed_result(service: TranscriptionService, state: FileState, debug: boo
     return document
 
 
-def content_disposition(filename: str) -> str:
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """RFC 6266: an ASCII fallback plus the UTF-8 name, so Cyrillic survives any client."""
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def json_response(body: dict[str, Any], status_code: int = 200) -> Response:

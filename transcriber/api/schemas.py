@@ -60,6 +60,21 @@ class TranscribeRequest(_Body):
         return value
 
 
+class UploadRequest(TranscribeRequest):
+    """POST /upload's form fields: those of POST /transcribe (``filename`` is the file part's
+    name unless given), and what to do with a name already taken by other content."""
+
+    overwrite: bool = Field(False, description="replace a file of that name with other content")
+    rename: bool = Field(False, description="store it as 'name (2).ext' when the name is taken by other content")
+
+    @field_validator("rename")
+    @classmethod
+    def _one_way(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("overwrite"):
+            raise ValueError("overwrite and rename exclude each other")
+        return value
+
+
 class DeleteRequest(_Body):
     filename: str = Field(max_length=4096, examples=[FILENAME_EXAMPLE])
 

@@ -21,7 +21,7 @@ import psutil
 from transcriber.domain.edits import Edits
 from transcriber.domain.job import Job, JobStatus, Source
 from transcriber.domain.settings import TranscriptionSettings
-from transcriber.errors import EditConflict, ErrorCode, InvalidFilename, TranscriberError
+from transcriber.errors import EditConflict, ErrorCode, InvalidFilename, SidecarUnreadable, TranscriberError
 from transcriber.folder import sidecars
 from transcriber.folder.filenames import locate, validate
 from transcriber.folder.layout import companion_suffixes
@@ -101,7 +101,7 @@ class TranscriptionService:
         try:
             return validate(name, self.folder)
         except InvalidFilename as exc:
-            raise ApiError(400, ErrorCode.INVALID_FILENAME, str(exc), _printable(name)) from exc
+            raise ApiError(400, ErrorCode.INVALID_FILENAME, str(exc), printable(name)) from exc
 
     def state(self, name: str) -> FileState:
         try:
@@ -131,12 +131,10 @@ class TranscriptionService:
         return sidecars.read_json(sidecars.result_path(base))
 
     def edits(self, state: FileState) -> Edits:
-        audio = state.audio or (self.folder.root / state.name)
         try:
-            return sidecars.read_edits(audio)
-        except OSError as exc:
-            raise ApiError(503, ErrorCode.SIDECAR_UNREADABLE, f"{sidecars.edits_path(audio).name} cannot be read: "
-                           f"{exc.strerror or exc}", state.name) from exc
+            return sidecars.read_edits(state.audio or (self.folder.root / state.name))
+        except SidecarUnreadable as exc:
+            raise ApiError(503, exc.code, exc.message, state.name) from exc
 
     def save_edits(self, state: FileState, edits: Edits, based_on: int, task_id: str) -> Edits:
         key = self._key(state.audio) if state.audio is not None else state.name
@@ -145,6 +143,8 @@ class TranscriptionService:
         except EditConflict as exc:
             raise ApiError(409, ErrorCode.EDIT_CONFLICT, exc.message, state.name,
                            current_version=exc.current_version) from exc
+        except SidecarUnreadable as exc:
+            raise ApiError(503, exc.code, exc.message, state.name) from exc
         except OSError as exc:
             raise ApiError(503, ErrorCode.OUTPUT_WRITE_FAILED,
                            f"the shared folder refused the corrections: {exc.strerror or exc}", state.name) from exc
@@ -155,17 +155,19 @@ class TranscriptionService:
     # -- changes -------------------------------------------------------------
 
     def request(self, state: FileState, settings: TranscriptionSettings, force: bool,
-                debug: bool = False) -> RequestOutcome:
+                debug: bool = False, arrived: bool = False) -> RequestOutcome:
+        """``arrived``: the API wrote the file itself (POST /upload), so it is complete."""
         try:
-            return self._request(state, settings, force, debug)
+            return self._request(state, settings, force, debug, arrived)
         except OSError as exc:  # a full or read-only folder: the client may try again later, not a 500
             raise ApiError(503, ErrorCode.OUTPUT_WRITE_FAILED,
                            f"the shared folder refused the write: {exc.strerror or exc}", state.name) from exc
 
-    def _request(self, state: FileState, settings: TranscriptionSettings, force: bool, debug: bool) -> RequestOutcome:
+    def _request(self, state: FileState, settings: TranscriptionSettings, force: bool, debug: bool,
+                 arrived: bool = False) -> RequestOutcome:
         # A file the watcher has not released (no job, no result) may still be
         # arriving; one taken back from review, or transcribed before, is complete.
-        complete = state.status is not FileStatus.PENDING
+        complete = arrived or state.status is not FileStatus.PENDING
         if state.status is FileStatus.ERROR:
             if not force:
                 raise ApiError(409, ErrorCode.IN_MANUAL_REVIEW, "the file is in manual_review/", state.name)
@@ -189,7 +191,7 @@ class TranscriptionService:
             now = self.state(state.name)
             if now.status is FileStatus.NOT_FOUND:
                 raise file_not_found(state.name)
-            return self._request(now, settings, force, debug)
+            return self._request(now, settings, force, debug, arrived)
         return RequestOutcome("queued", self.daemon.submit(key, settings, Source.API, complete=complete, debug=debug))
 
     def delete(self, state: FileState) -> DeleteOutcome:
@@ -347,7 +349,7 @@ def _worker_state(worker: WorkerState) -> str:
     return "busy" if worker.running else "idle"
 
 
-def _printable(name: object) -> str | None:
+def printable(name: object) -> str | None:
     if not isinstance(name, str):
         return None
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in name)[:300]

@@ -116,8 +116,8 @@ def apply(result: dict[str, Any], edits: Edits) -> dict[str, Any]:
     """The result as people should read it: corrected text and words, ``speaker_name`` beside
     every ``speaker`` (segments, words, turns) and ``name`` in ``transcription.speakers``.
     The machine's ``speaker`` ids stay; ``metadata.edits`` says what was applied."""
-    if edits.empty:
-        return result
+    if edits.empty or not _same_audio(edits, result):
+        return result  # another recording's: a re-run drops them (rebase), and until then none apply
     viewed = dict(result)
     transcription = dict(result.get("transcription") or {})
     segments = [_applied(n, s, edits) for n, s in enumerate(segments_of(result))]
@@ -166,41 +166,51 @@ def _corrected(segment: dict[str, Any], correction: SegmentEdit) -> dict[str, An
         return out
     out["text"] = correction.text
     if words:
-        out["words"] = _realigned(correction.text.split(), words)
+        out["words"] = _realigned(correction.text.split(), words, segment)
     return out
 
 
-def _realigned(tokens: list[str], words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _realigned(tokens: list[str], words: list[dict[str, Any]], segment: dict[str, Any]) -> list[dict[str, Any]]:
     """The corrected ``tokens`` as words, matched to the machine's ``words`` (difflib, on the
     words without case and punctuation): a word the person kept keeps its time, speaker and
     probability; a run of words replaced by as many takes theirs one for one; any other run
     is spread over the time the words it replaces took (an inserted one, over the pause it
-    was put in), by length, each said by whoever said the machine's word at its place."""
+    was put in, or the segment's start or end before or after every word), by length, each
+    said by whoever said the machine's word at its place.  A word the person wrote has no
+    probability: the model's was for another word."""
     matcher = difflib.SequenceMatcher(None, [_key(str(w.get("word", ""))) for w in words],
                                       [_key(t) for t in tokens], autojunk=False)
     out: list[dict[str, Any]] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "delete":
             continue
-        if tag == "equal" or i2 - i1 == j2 - j1:
+        if tag == "equal":
             out += [{**word, "word": token} for word, token in zip(words[i1:i2], tokens[j1:j2], strict=True)]
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            out += [{**word, "word": token, "probability": None}
+                    for word, token in zip(words[i1:i2], tokens[j1:j2], strict=True)]
         elif tag == "replace":
             out += _spread(tokens[j1:j2], words[i1:i2])
         else:  # insert: into the pause between the words around it
             out += _spread(tokens[j1:j2], [_pause(words[i1 - 1] if i1 else None,
-                                                  words[i1] if i1 < len(words) else None)])
+                                                  words[i1] if i1 < len(words) else None, segment)])
     return out
 
 
-def _pause(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
-    """The time between two words as a word-like span (a moment where only one is timed),
-    said by the speaker of the word before it (else after)."""
-    pause: dict[str, Any] = {"speaker": (before or after or {}).get("speaker")}
-    moments = [float(before["end"])] if before and is_timed(before) else []
-    moments += [float(after["start"])] if after and is_timed(after) else []
+def _pause(before: dict[str, Any] | None, after: dict[str, Any] | None, segment: dict[str, Any]) -> dict[str, Any]:
+    """The time between two words as a word-like span (the segment's start before the first,
+    its end after the last), said by the speaker of the word before it, else after."""
+    speaker = (before or {}).get("speaker") or (after or {}).get("speaker")
+    starts = [before["end"]] if before is not None and is_timed(before) else []
+    ends = [after["start"]] if after is not None and is_timed(after) else []
+    if before is None and is_timed(segment):
+        starts = [segment["start"]]
+    if after is None and is_timed(segment):
+        ends = [segment["end"]]
+    moments = [float(m) for m in (*starts, *ends)]
     if not moments:
-        return pause
-    return {**pause, "start": moments[0], "end": max(moments)}
+        return {"speaker": speaker}
+    return {"speaker": speaker, "start": moments[0], "end": max(moments)}
 
 
 def _spread(tokens: list[str], words: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -241,7 +251,7 @@ def rebase(edits: Edits, result: dict[str, Any]) -> Edits:
     none when the result is of other audio than the corrections were made on.  What goes
     is listed in ``dropped`` with the reason."""
     audio = audio_of(result)
-    if edits.audio is not None and audio is not None and audio != edits.audio:
+    if not _same_audio(edits, result):
         return replace(edits, speakers={}, segments={}, audio=audio, dropped=_everything(edits))
     segments = segments_of(result)
     speakers = {str(s["speaker"]) for s in segments if s.get("speaker")}
@@ -264,6 +274,12 @@ def rebase(edits: Edits, result: dict[str, Any]) -> Edits:
             kept[index] = correction
     return replace(edits, speakers=names, segments=kept, audio=audio or edits.audio,
                    dropped=tuple(dropped)[:MAX_DROPPED])
+
+
+def _same_audio(edits: Edits, result: dict[str, Any]) -> bool:
+    """False only when both say which recording they are of, and it is not the same one."""
+    audio = audio_of(result)
+    return edits.audio is None or audio is None or audio == edits.audio
 
 
 def _everything(edits: Edits) -> tuple[dict[str, Any], ...]:

@@ -89,7 +89,7 @@ def check_result(result: dict[str, Any]) -> None:
             raise MalformedResult(f"transcription.{key} is not a list of objects")
     for n, segment in enumerate(transcription.get("segments") or []):
         where = f"transcription.segments[{n}]"
-        if not is_timed(segment) or not all(math.isfinite(segment[key]) for key in ("start", "end")):
+        if not _finite(segment):
             raise MalformedResult(f"{where} has no start or end time in seconds")
         if not isinstance(segment.get("text") or "", str) or not isinstance(segment.get("speaker") or "", str):
             raise MalformedResult(f"{where}: its text and speaker must be strings")
@@ -101,12 +101,19 @@ def check_result(result: dict[str, Any]) -> None:
         for k, word in enumerate(words):
             if not isinstance(word, dict) or not isinstance(word.get("word"), str):
                 raise MalformedResult(f"{where}.words[{k}] is not a word")
-            if any(word.get(key) is not None for key in ("start", "end")) and not is_timed(word):
+            if any(word.get(key) is not None for key in ("start", "end")) and not _finite(word):
                 raise MalformedResult(f"{where}.words[{k}] has a time that is not a number")
     for n, turn in enumerate(transcription.get("turns") or []):
-        if not is_timed(turn):
+        if not _finite(turn):
             raise MalformedResult(f"transcription.turns[{n}] has no start or end time in seconds")
-    for n, speaker in enumerate(transcription.get("speakers") or []):
-        talk = speaker.get("talk_seconds")
-        if talk is not None and not (isinstance(talk, int | float) and not isinstance(talk, bool)):
-            raise MalformedResult(f"transcription.speakers[{n}].talk_seconds is not a number")
+    analysis = result.get("analysis")
+    analysed = analysis.get("speakers") if isinstance(analysis, dict) else None
+    for where, speakers in (("transcription.speakers", transcription.get("speakers")), ("analysis.speakers", analysed)):
+        for n, speaker in enumerate(speakers if isinstance(speakers, list) else []):
+            talk = speaker.get("talk_seconds") if isinstance(speaker, dict) else None
+            if talk is not None and not (isinstance(talk, int | float) and not isinstance(talk, bool)):
+                raise MalformedResult(f"{where}[{n}].talk_seconds is not a number")
+
+
+def _finite(item: dict[str, Any]) -> bool:
+    return is_timed(item) and all(math.isfinite(item[key]) for key in ("start", "end"))

@@ -51,6 +51,11 @@ EXPORTS: dict[str, Export] = {export.name: export for export in (
 FILE_FORMATS: tuple[str, ...] = tuple(EXPORTS)
 
 
+def corrected(fmt: str, edited: bool | None = None) -> bool:
+    """Whether an export shows the corrections: as asked, else for every format but json."""
+    return edited if edited is not None else fmt != "json"
+
+
 def shown(result: dict[str, Any], edits: Edits, fmt: str, edited: bool | None = None, start: float | None = None,
           end: float | None = None, relative: bool = False) -> tuple[dict[str, Any], tuple[float, float] | None]:
     """What an export of ``result`` shows, and the fragment's bounds (None: the whole): the
@@ -58,11 +63,11 @@ def shown(result: dict[str, Any], edits: Edits, fmt: str, edited: bool | None = 
     seconds when either is given.  Raises RangeError for a bad range, and MalformedResult
     for a result it cannot render (checked here, before a response has begun: a stream
     that breaks halfway is a truncated file to the client)."""
-    corrected = (edited if edited is not None else fmt != "json") and not edits.empty
+    applied = corrected(fmt, edited) and not edits.empty
     whole = start is None and end is None
-    if fmt != "json" or corrected or not whole:
+    if fmt != "json" or applied or not whole:
         check_result(result)
-    if corrected:
+    if applied:
         result = corrections.apply(result, edits)
     if whole:
         return result, None

@@ -13,6 +13,7 @@ streamed from there: what is held is the compressed file, never its XML.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import tempfile
@@ -21,10 +22,23 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
-from transcriber.exports.text import CHUNK_BYTES, Turn, fact_lines, facts, speaker_lines, timecode, title, turns
+from transcriber.exports.text import (
+    CHUNK_BYTES,
+    Turn,
+    encoded,
+    fact_lines,
+    facts,
+    speaker_lines,
+    timecode,
+    title,
+    turns,
+)
 
 SPOOL_BYTES = 8 * 2**20
 DOCUMENT_PART = "word/document.xml"
+# A tab or line break in a turn's run (a name edited into the .result by hand) is a
+# space: written by hand it would stay raw, not python-docx's <w:tab/> or <w:br/>.
+_BLANKS = str.maketrans("\t\r\n", "   ")
 # What XML 1.0 cannot hold (control characters, lone surrogates): python-docx
 # refuses a string with any, and a corrected text could bring one.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -67,21 +81,14 @@ def _package(template: zipfile.ZipFile, out: IO[bytes], paragraphs: Iterable[Tur
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
         for item in template.infolist():
             if item.filename != DOCUMENT_PART:
-                package.writestr(item, template.read(item))
+                package.writestr(copy.copy(item), template.read(item))
                 continue
             xml = template.read(item)
             end = xml.rindex(b"<w:sectPr")  # the body's last child: what follows the paragraphs
             with package.open(DOCUMENT_PART, "w") as part:
                 part.write(xml[:end])
-                batch: list[str] = []
-                size = 0
-                for turn in paragraphs:
-                    batch.append(_paragraph(turn))
-                    size += len(batch[-1])
-                    if size >= CHUNK_BYTES:
-                        part.write("".join(batch).encode())
-                        batch, size = [], 0
-                part.write("".join(batch).encode())
+                for chunk in encoded(map(_paragraph, paragraphs)):
+                    part.write(chunk)
                 part.write(xml[end:])
 
 
@@ -95,7 +102,7 @@ def _paragraph(turn: Turn) -> str:
 
 
 def _run(text: str, bold: bool = False) -> str:
-    text = _xml(text)
+    text = _xml(text).translate(_BLANKS)
     space = ' xml:space="preserve"' if text != text.strip() else ""
     style = "<w:rPr><w:b/></w:rPr>" if bold else ""
     return f"<w:r>{style}<w:t{space}>{escape(text)}</w:t></w:r>"

@@ -35,6 +35,7 @@ from transcriber.domain.job import (
     recorded_settings,
 )
 from transcriber.domain.settings import TranscriptionSettings
+from transcriber.errors import SidecarUnreadable
 
 log = logging.getLogger("Sidecars")
 
@@ -43,6 +44,7 @@ RESULT_SUFFIX = ".result"
 EDITS_SUFFIX = ".edits"
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".json"
+UPLOAD_PREFIX, UPLOAD_SUFFIX = ".upload-", ".part"  # an upload being written (folder/intake.py)
 SIDECAR_MODE = 0o644
 
 
@@ -62,8 +64,8 @@ def read_edits(audio: Path) -> corrections.Edits:
     """The file's corrections; none (version 0) when there is no ``.edits``.  One that is not
     a corrections document is logged, read as none, and kept aside as
     ``call.mp3.edits.unreadable`` by the next write.  One that exists but cannot be read
-    (permissions, the share) raises OSError: read as none, its version would be 0, and a
-    save on version 0 would replace corrections that are only out of reach."""
+    (permissions, the share) raises :class:`SidecarUnreadable`: read as none, its version
+    would be 0, and a save on version 0 would replace corrections only out of reach."""
     return _edits_at(edits_path(audio)) or corrections.Edits()
 
 
@@ -72,6 +74,8 @@ def _edits_at(path: Path) -> corrections.Edits | None:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise SidecarUnreadable(f"{path.name} cannot be read: {exc.strerror or exc}") from exc
     try:
         document = json.loads(raw)
         if not isinstance(document, dict):
@@ -146,8 +150,9 @@ def write_bytes_atomic(path: Path, data: bytes, durable: bool = True, sync_folde
 
 
 def is_temp_name(name: str) -> bool:
-    """A temp file of :func:`write_json_atomic` (what a crash mid-write leaves behind)."""
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+    """A temp file of :func:`write_json_atomic` or of an upload (what a crash mid-write leaves behind)."""
+    return ((name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX))
+            or (name.startswith(UPLOAD_PREFIX) and name.endswith(UPLOAD_SUFFIX)))
 
 
 def fsync_folder(folder: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from transcriber.domain import edits as corrections
 from transcriber.domain.job import DELETED, Job, JobStatus, recorded_settings
-from transcriber.errors import DatabaseUnavailable
+from transcriber.errors import DatabaseUnavailable, SidecarUnreadable
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.mirror.database import Database, EventRow, TaskRow, TranscriptionRow
@@ -226,8 +226,9 @@ class Mirror:
         elif suffix == sidecars.RESULT_SUFFIX:
             try:
                 edits = sidecars.read_edits(audio)
-            except OSError:  # out of reach for now: mirrored as the engine wrote it
-                edits = corrections.Edits()
+            except SidecarUnreadable:  # out of reach for now: left as it is, and tried at the next reconcile
+                yield task_id, None, None
+                return
             yield task_id, *rows_from_result(corrections.apply(document, edits), version)
         else:
             try:

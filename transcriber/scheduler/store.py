@@ -34,7 +34,7 @@ from typing import Any
 from transcriber import exports
 from transcriber.domain import edits as corrections
 from transcriber.domain.job import Job, JobStatus
-from transcriber.errors import EditConflict
+from transcriber.errors import EditConflict, SidecarUnreadable
 from transcriber.folder import sidecars
 from transcriber.folder.layout import SharedFolder
 from transcriber.scheduler.events import EventKind, JobEvent, Listener
@@ -145,9 +145,8 @@ class JobStore:
         One that cannot be read is left as it is (logged), and the renderings are the engine's."""
         try:
             edits = sidecars.read_edits(audio)
-        except OSError as exc:
-            log.warning("%s: cannot read %s, the renderings are written without its corrections: %s",
-                        filename, sidecars.edits_path(audio).name, exc)
+        except SidecarUnreadable as exc:
+            log.warning("%s: the renderings are written without the corrections: %s", filename, exc.message)
             return corrections.Edits()
         if edits.empty:
             return edits
@@ -168,7 +167,8 @@ class JobStore:
     def save_edits(self, filename: str, edits: corrections.Edits, based_on: int, task_id: str) -> corrections.Edits:
         """Replace the corrections of ``filename``'s transcript ``task_id``, made on version
         ``based_on``; raises :class:`EditConflict` when someone saved since, or the transcript
-        was replaced meanwhile, and OSError when the folder refuses the write (nothing changed)."""
+        was replaced meanwhile, :class:`SidecarUnreadable` when the corrections there cannot
+        be read, and OSError when the folder refuses the write (nothing changed either way)."""
         audio = self.folder.audio_path(filename)
         with self._lock:
             result = sidecars.read_json(sidecars.result_path(audio))

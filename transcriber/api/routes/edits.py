@@ -55,7 +55,6 @@ def router(context: ApiContext) -> APIRouter:
             version, edits = await run_in_threadpool(_parsed, raw, document)
         except corrections.EditsError as exc:
             raise ApiError(422, ErrorCode.INVALID_EDITS, exc.message, name, field=exc.field) from exc
-        await run_in_threadpool(service.edits, state)  # corrections out of reach are not saved over: a 503
         saved = await run_in_threadpool(service.save_edits, state, edits, version, str(document["task_id"]))
         return JSONResponse(_answer(name, document, saved))
 

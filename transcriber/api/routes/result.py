@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from transcriber import exports
 from transcriber.api import bodies
 from transcriber.api.context import ERRORS, ApiContext
+from transcriber.api.schemas import ErrorResponse
 from transcriber.api.service import ApiError
+from transcriber.domain.edits import Edits
 from transcriber.domain.fragment import RangeError
 from transcriber.domain.transcript import MalformedResult
 from transcriber.errors import ErrorCode
@@ -25,7 +27,7 @@ def router(context: ApiContext) -> APIRouter:
 
     @routes.get("/result/{filename:path}", responses={
         200: {"content": {exports.EXPORTS[name].media_type.split(";")[0]: {} for name in exports.EXPORTS}},
-        **ERRORS})
+        503: {"model": ErrorResponse}, **ERRORS})
     def result(filename: str, format: ExportFormat = Query(ExportFormat("json")),  # noqa: B008
                start: float | None = Query(None, alias="from", description="seconds: a fragment from here"),
                end: float | None = Query(None, alias="to", description="seconds: a fragment to here"),
@@ -38,7 +40,8 @@ def router(context: ApiContext) -> APIRouter:
         state = service.state(name)
         document = bodies.completed_result(service, state, debug or always_debug)
         try:
-            document, fragment = exports.shown(document, service.edits(state), fmt, edited, start, end, relative)
+            edits = service.edits(state) if exports.corrected(fmt, edited) else Edits()  # a 503 only if needed
+            document, fragment = exports.shown(document, edits, fmt, edited, start, end, relative)
         except RangeError as exc:
             raise ApiError(422, ErrorCode.INVALID_RANGE, exc.message, name) from exc
         except MalformedResult as exc:

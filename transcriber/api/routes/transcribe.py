@@ -24,7 +24,7 @@ log = logging.getLogger("API")
 
 
 def router(context: ApiContext) -> APIRouter:
-    daemon, config, service, waiters = context.daemon, context.config, context.service, context.waiters
+    daemon, config, service = context.daemon, context.config, context.service
     routes = APIRouter(dependencies=[context.authorised])
 
     @routes.post("/transcribe", status_code=202, responses={200: {"model": CompletedResponse}, **ERRORS},
@@ -32,30 +32,11 @@ def router(context: ApiContext) -> APIRouter:
     async def transcribe(body: TranscribeRequest) -> Response:
         name = service.validate(body.filename)
         debug = body.debug if body.debug is not None else config.api.debug
-        settings = _settings(daemon, body, debug)
+        settings = request_settings(daemon, body, debug)
         state = await wait_for_file(service, name, config)
         if state.status is FileStatus.NOT_FOUND:
             raise file_not_found(name, debug_info=bodies.debug_info(debug, state))
-        if state.status is FileStatus.ERROR and not body.force:
-            raise bodies.in_review_error(state, debug)
-        outcome = await run_in_threadpool(service.request, state, settings, body.force, debug)
-        if outcome.kind == "completed":
-            return bodies.completed(name, outcome.result)
-        wait = min(body.wait, config.api.max_wait_seconds)
-        if wait > 0 and outcome.job is not None:
-            key = outcome.job.filename
-            await waiters.wait(key, wait, finished=lambda: daemon.job(key) is None)
-            state = await run_in_threadpool(service.state, name)
-            if state.status is FileStatus.COMPLETED:
-                return bodies.completed(name, await run_in_threadpool(service.result, state))
-            if state.status is FileStatus.ERROR:
-                raise bodies.in_review_error(state, debug)
-        job = daemon.job(outcome.job.filename) if outcome.job is not None else None
-        reply = bodies.queued(daemon, name, job or outcome.job, settings, debug, outcome.kind)
-        if wait > 0:  # say where it stands, as GET /status would
-            status = bodies.status(service, await run_in_threadpool(service.state, name))
-            reply.update({key: status[key] for key in bodies.PROGRESS_FIELDS})
-        return JSONResponse(reply, status_code=202)
+        return await answer(context, state, body, settings)
 
     @routes.delete("/transcribe", response_model=DeletedResponse, responses=ERRORS)
     def delete_by_body(body: DeleteRequest) -> dict[str, Any]:
@@ -68,6 +49,36 @@ def router(context: ApiContext) -> APIRouter:
     return routes
 
 
+async def answer(context: ApiContext, state: FileState, body: TranscribeRequest, settings: TranscriptionSettings,
+                 arrived: bool = False, extra: dict[str, Any] | None = None) -> Response:
+    """What POST /transcribe (and POST /upload, for the file it wrote: ``arrived``) answers for
+    ``state``: the result (200, at once or within ``wait``), or where the job stands (202);
+    ``extra`` is added to either."""
+    daemon, config, service, waiters = context.daemon, context.config, context.service, context.waiters
+    name = state.name
+    debug = body.debug if body.debug is not None else config.api.debug
+    if state.status is FileStatus.ERROR and not body.force:
+        raise bodies.in_review_error(state, debug)
+    outcome = await run_in_threadpool(service.request, state, settings, body.force, debug, arrived)
+    if outcome.kind == "completed":
+        return bodies.completed(name, outcome.result, extra)
+    wait = min(body.wait, config.api.max_wait_seconds)
+    if wait > 0 and outcome.job is not None:
+        key = outcome.job.filename
+        await waiters.wait(key, wait, finished=lambda: daemon.job(key) is None)
+        state = await run_in_threadpool(service.state, name)
+        if state.status is FileStatus.COMPLETED:
+            return bodies.completed(name, await run_in_threadpool(service.result, state), extra)
+        if state.status is FileStatus.ERROR:
+            raise bodies.in_review_error(state, debug)
+    job = daemon.job(outcome.job.filename) if outcome.job is not None else None
+    reply = bodies.queued(daemon, name, job or outcome.job, settings, debug, outcome.kind)
+    if wait > 0:  # say where it stands, as GET /status would
+        status = bodies.status(service, await run_in_threadpool(service.state, name))
+        reply.update({key: status[key] for key in bodies.PROGRESS_FIELDS})
+    return JSONResponse({**reply, **(extra or {})}, status_code=202)
+
+
 async def wait_for_file(service: TranscriptionService, name: str, config: Config) -> FileState:
     """A file may still be arriving: look ``file_wait_attempts`` times before giving up."""
     for attempt in range(config.api.file_wait_attempts):
@@ -78,7 +89,7 @@ async def wait_for_file(service: TranscriptionService, name: str, config: Config
     raise AssertionError("unreachable")
 
 
-def _settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> TranscriptionSettings:
+def request_settings(daemon: Daemon, body: TranscribeRequest, debug: bool) -> TranscriptionSettings:
     model_size = body.model_size
     # Clients choose among installed models by name; folders are the operator's to configure.
     if model_size is not None and ("/" in model_size or "\\" in model_size or model_size.startswith(".")
