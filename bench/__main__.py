@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import api_load, diarization, exports, latency, memory, scale, throughput
+from bench import api_load, diarization, exports, latency, memory, scale, throughput, upload
 from bench.harness import RESULTS, SETTINGS, save
 
 SCENARIOS = {
@@ -29,6 +29,7 @@ SCENARIOS = {
     "diarization": lambda work, args: diarization.run(work, sweep=args.sweep),
     "speakers-memory": lambda work, args: memory.run_speakers(
         work, minutes=args.minutes or (5.0 if args.quick else 60.0)),
+    "upload": lambda work, args: upload.run(work, megabytes=50 if args.quick else 200),
     "exports": lambda work, args: exports.run(work, minutes=args.minutes or (10.0 if args.quick else 60.0)),
 }
 
