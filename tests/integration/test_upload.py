@@ -58,12 +58,11 @@ def test_without_wait_the_reply_is_the_queued_job(api) -> None:
     assert result["settings"]["language"] == "ru"  # the upload's settings, not a watcher's defaults
 
 
-def test_a_name_given_the_rfc_5987_way_and_a_filename_field(api) -> None:
+def test_a_cyrillic_name_as_browsers_send_it_and_a_filename_field(api) -> None:
     boundary = "b0undary"
     content = tone_bytes()
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"fallback.wav\"; "
-            f"filename*=UTF-8''%D0%B7%D0%B2%D0%BE%D0%BD%D0%BE%D0%BA.wav\r\nContent-Type: audio/wav\r\n\r\n"
-            ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"звонок.wav\"\r\n"
+            f"Content-Type: audio/wav\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
     response = api.client.post("/upload", content=body,
                                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code == 202, response.text
@@ -71,6 +70,35 @@ def test_a_name_given_the_rfc_5987_way_and_a_filename_field(api) -> None:
     named = upload(api, tone_bytes(frequency=500), name="whatever.wav", filename="call 7.wav")
     assert named.status_code == 202 and (api.shared / "call 7.wav").exists()
     assert not (api.shared / "whatever.wav").exists()
+    # A browser's FormData Blob is "blob", and its filename field may come after it.
+    blob = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"blob\"\r\n\r\n"
+            ).encode() + content + (f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"\r\n"
+                                    f"\r\nзапись.wav\r\n--{boundary}--\r\n").encode()
+    response = api.client.post("/upload", content=blob,
+                               headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 202 and response.json()["filename"] == "запись.wav", response.text
+
+
+def test_a_name_taken_in_another_unicode_form_is_the_same_name(api) -> None:
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "ёлка.wav")
+    (api.shared / nfd).write_bytes(tone_bytes(frequency=700))
+    refused = upload(api, tone_bytes(), name="ёлка.wav")  # NFC
+    assert refused.status_code == 409 and refused.json()["error_code"] == "file_exists", refused.text
+    assert [p.name for p in api.shared.glob("*.wav")] == [nfd] and not leftovers(api.shared)
+
+
+def test_an_upload_never_follows_a_link_out_of_the_folder(start_api, tmp_path: Path) -> None:
+    api = start_api({"watch": {"recursive": True}})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (api.shared / "team").symlink_to(outside)
+    (api.shared / "call.wav").symlink_to(outside / "call.wav")  # a dangling link in the name's place
+    for name in ("team/x.wav", "call.wav", "nosuchfolder/x.wav"):
+        response = upload(api, tone_bytes(), name="a.wav", filename=name)
+        assert response.status_code == 400 and response.json()["error_code"] == "invalid_filename", response.text
+    assert not list(outside.iterdir()) and not leftovers(api.shared)
 
 
 def test_a_taken_name_is_refused_renamed_or_overwritten(api) -> None:
@@ -199,7 +227,8 @@ def test_audio_with_ranges(api) -> None:
     head = api.client.head(f"/audio/{NAME}")
     assert head.status_code == 200 and int(head.headers["content-length"]) == len(content)
     assert api.client.get("/audio/missing.wav").json()["error_code"] == "file_not_found"
-    assert api.client.get("/audio/../x.wav").status_code in (400, 404)
+    traversal = api.client.get("/audio/%2e%2e/x.wav")  # encoded: httpx would drop a plain ".."
+    assert traversal.status_code == 400 and traversal.json()["error_code"] == "invalid_filename"
 
 
 def test_signed_links_play_without_the_token_until_they_expire(start_api) -> None:
@@ -222,9 +251,13 @@ def test_signed_links_play_without_the_token_until_they_expire(start_api) -> Non
         assert anonymous.get(other).status_code == 403  # a link names one file
         key = link_key(b"s3cret")
         past = int(time.time()) - 1
-        expired = anonymous.get(f"/audio/{NAME}", params={"expires": past, "sig": signature(key, NAME, past)})
+        stat = (api.shared / NAME).stat()
+        expired = anonymous.get(f"/audio/{NAME}", params={"expires": past, "sig": signature(key, NAME, past, stat)})
         assert expired.status_code == 403 and "expired" in expired.json()["message"]
         assert anonymous.get(f"/audio/{NAME}", params={"expires": past, "sig": "ж" * 64}).status_code == 403
+        (api.shared / NAME).write_bytes(tone_bytes(frequency=990))  # another recording under the name
+        replaced = anonymous.get(link["path"])
+        assert replaced.status_code == 403 and replaced.json()["error_code"] == "invalid_link"
     finally:
         anonymous.close()
     for bad in (0, 7 * 24 * 3600 + 1, "soon"):

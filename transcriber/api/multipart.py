@@ -11,10 +11,8 @@ removed before the error goes on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,7 +26,6 @@ from transcriber.folder.intake import Incoming
 MAX_PARTS = 32
 MAX_FIELD_BYTES = 4096
 FILE_FIELD = "file"
-_EXTENDED_FILENAME = re.compile(rb"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 
 
 @dataclass
@@ -123,9 +120,10 @@ class _Reader:
         if kind != b"form-data" or b"name" not in options:
             raise bad_form("every part needs Content-Disposition: form-data; name=…")
         self._name = _text(options[b"name"], "a part's name")
-        filename = _filename(disposition, options)
-        if filename is None:
+        if b"filename" not in options:
             return
+        # Browsers send the name as raw UTF-8 (RFC 7578 leaves out filename*, as python-multipart does).
+        filename = _text(options[b"filename"], "the file name")
         if self._name != FILE_FIELD or self.form.file is not None:
             raise bad_form(f"one file, in the part named {FILE_FIELD!r}")
         self.form.filename = filename
@@ -153,20 +151,6 @@ class _Reader:
 
     def _end(self) -> None:
         self.ended = True
-
-
-def _filename(disposition: bytes, options: dict[bytes, bytes]) -> str | None:
-    """The part's file name: RFC 5987 ``filename*=UTF-8''…`` first, else ``filename`` (which
-    browsers send as raw UTF-8)."""
-    extended = _EXTENDED_FILENAME.search(disposition)
-    if extended:
-        charset, _, encoded = extended.group(1).strip().decode("latin-1").partition("''")
-        if charset.lower() != "utf-8":
-            raise bad_form("filename* must be UTF-8")
-        return unquote(encoded, errors="strict")
-    if b"filename" in options:
-        return _text(options[b"filename"], "the file name")
-    return None
 
 
 def _text(value: bytes, what: str) -> str:

@@ -68,6 +68,24 @@ def locate(name: str, directory: Path, root: Path) -> Path | None:
     return candidate
 
 
+def destination(name: str, root: Path) -> Path:
+    """Where a file of ``name`` (validated NFC) is to be written in ``root``: the file already
+    there under that name or its differently normalised twin, else ``root / name``.
+    Raises InvalidFilename when the path would lead outside ``root`` through a link (a
+    linked subfolder, or a link in the name's place)."""
+    existing = locate(name, root, root)  # raises for a link to outside
+    if existing is not None:
+        return existing
+    target = root / name
+    if os.path.islink(target):
+        raise InvalidFilename("the name is a link (one that does not lead to a file)")
+    real_root = Path(os.path.realpath(root))
+    real_parent = Path(os.path.realpath(target.parent))
+    if real_parent != real_root and real_root not in real_parent.parents:
+        raise InvalidFilename("the file's folder is a link to somewhere outside the shared folder")
+    return target
+
+
 def _twin(name: str, directory: Path) -> Path | None:
     *folders, base = name.split("/")
     parent = directory.joinpath(*folders)

@@ -15,6 +15,7 @@ import contextlib
 import enum
 import errno
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from pathlib import Path
 
 from transcriber.folder.layout import unique_path
 from transcriber.folder.sidecars import SIDECAR_MODE, UPLOAD_PREFIX, UPLOAD_SUFFIX, fsync_folder
+
+log = logging.getLogger("Folder")
 
 HASH_BLOCK = 1024 * 1024
 
@@ -61,8 +64,13 @@ class Incoming:
         self.folder = folder
         fd, name = tempfile.mkstemp(prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX, dir=folder)
         self.path = Path(name)
-        os.fchmod(fd, SIDECAR_MODE)  # readable by the share's other users, as the sidecars are
-        self._file = os.fdopen(fd, "wb")
+        try:
+            os.fchmod(fd, SIDECAR_MODE)  # readable by the share's other users, as the sidecars are
+            self._file = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            self.path.unlink()
+            raise
         self._hash = hashlib.sha256()
         self.size = 0
 
@@ -86,13 +94,17 @@ class Incoming:
             self._file.close()
             digest = self._hash.hexdigest()
             placed = self._move(target, existing, digest, tuple(formats))
-            fsync_folder(target.parent)
         finally:
             self.discard()
+        try:  # the file is whole and named: a folder that cannot be synced is not a reason to lose it
+            fsync_folder(placed[0].parent)
+        except OSError as exc:
+            log.warning("Cannot sync the folder of %s: %s", placed[0].name, exc)
         return Arrival(placed[0], placed[1], self.size, digest)
 
     def _move(self, target: Path, existing: Existing, digest: str, formats: tuple[str, ...]) -> tuple[Path, Placed]:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "no such folder in the shared folder", str(target.parent))
         if not os.path.lexists(target):
             with contextlib.suppress(FileExistsError):  # another upload or a copy won the name meanwhile
                 _link(self.path, target)

@@ -2,9 +2,10 @@
 signed links that play without the token until they expire (docs/API.md, audio).
 
 A link is ``/audio/{name}?expires=<unix seconds>&sig=<hex HMAC-SHA256>`` over the
-name and the expiry, keyed by a secret derived from ``api.token``: changing the
-token revokes every link, and a link names one file, so it cannot be turned
-into another.  Without a token the audio is open anyway, and links are signed
+name, the expiry and the file's size and modification time, keyed by a secret
+derived from ``api.token``: changing the token revokes every link, and a link is
+for one recording, so it cannot be turned into another file, nor play a new
+recording uploaded or copied over the same name.  Without a token the audio is open anyway, and links are signed
 with a key of this process (they end with it).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from datetime import UTC, datetime
@@ -26,7 +28,7 @@ from fastapi.responses import FileResponse
 from transcriber.api import bodies
 from transcriber.api.context import ERRORS, ApiContext
 from transcriber.api.guards import authorised
-from transcriber.api.service import ApiError, FileStatus, file_not_found
+from transcriber.api.service import ApiError, TranscriptionService, file_not_found
 from transcriber.errors import ErrorCode
 
 MAX_LINK_SECONDS = 7 * 24 * 3600
@@ -46,8 +48,9 @@ def link_key(token: bytes) -> bytes:
     return hmac.new(seed, b"transcriber audio links v1", hashlib.sha256).digest()
 
 
-def signature(key: bytes, name: str, expires: int) -> str:
-    return hmac.new(key, f"{name}\n{expires}".encode(), hashlib.sha256).hexdigest()
+def signature(key: bytes, name: str, expires: int, audio: os.stat_result) -> str:
+    message = f"{name}\n{expires}\n{audio.st_size}\n{audio.st_mtime_ns}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def router(context: ApiContext) -> APIRouter:
@@ -59,14 +62,15 @@ def router(context: ApiContext) -> APIRouter:
     async def audio(request: Request, filename: str, expires: int | None = None,
                     sig: str | None = Query(None, max_length=64)) -> FileResponse:
         name = service.validate(filename)
-        if not authorised(token, request.scope["headers"]):
-            _check_link(key, name, expires, sig)
-        state = await run_in_threadpool(service.state, name)
-        path = state.audio or state.review_audio
-        if path is None:
-            raise file_not_found(name)
+        allowed = authorised(token, request.scope["headers"])
+        if not allowed and (expires is None or sig is None):
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing or wrong API token (Authorization: Bearer … or "
+                                                        "X-API-Key), and no signed link (GET /links)")
+        path, audio = await run_in_threadpool(_audio_of, service, name)
+        if not allowed:
+            _check_link(key, name, expires, sig, audio)
         extension = PurePosixPath(name).suffix.lower().lstrip(".")
-        return FileResponse(path, media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
+        return FileResponse(path, stat_result=audio, media_type=MEDIA_TYPES.get(extension, "application/octet-stream"),
                             headers={"Content-Disposition": bodies.content_disposition(PurePosixPath(name).name,
                                                                                        "inline"),
                                      "Cache-Control": "private, max-age=0"})
@@ -82,11 +86,9 @@ def router(context: ApiContext) -> APIRouter:
                    expires_in: int = Query(DEFAULT_LINK_SECONDS, ge=1, le=MAX_LINK_SECONDS,
                                            description="seconds the link works for")) -> dict[str, Any]:
         name = service.validate(filename)
-        state = await run_in_threadpool(service.state, name)
-        if state.status is FileStatus.NOT_FOUND or (state.audio or state.review_audio) is None:
-            raise file_not_found(name)
+        _path, audio = await run_in_threadpool(_audio_of, service, name)
         expires = int(time.time()) + expires_in
-        path = f"/audio/{quote(name)}?expires={expires}&sig={signature(key, name, expires)}"
+        path = f"/audio/{quote(name)}?expires={expires}&sig={signature(key, name, expires, audio)}"
         return {"filename": name, "url": str(request.base_url).rstrip("/") + path, "path": path,
                 "expires": expires, "expires_at": datetime.fromtimestamp(expires, UTC).isoformat().replace(
                     "+00:00", "Z")}
@@ -94,11 +96,23 @@ def router(context: ApiContext) -> APIRouter:
     return routes
 
 
-def _check_link(key: bytes, name: str, expires: int | None, sig: str | None) -> None:
-    if expires is None or sig is None:
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing or wrong API token (Authorization: Bearer … or "
-                                                    "X-API-Key), and no signed link (GET /links)")
-    if not hmac.compare_digest(sig.lower().encode(), signature(key, name, expires).encode()):
-        raise ApiError(403, ErrorCode.INVALID_LINK, "the link's signature does not match this file", name)
+def _audio_of(service: TranscriptionService, name: str) -> tuple[str, os.stat_result]:
+    """The recording's real path (a link resolved once: what is checked is what is served)
+    and its stat; 404 when the file is neither in the folder nor in review."""
+    state = service.state(name)
+    path = state.audio or state.review_audio
+    if path is None:
+        raise file_not_found(name)
+    real = os.path.realpath(path)
+    try:
+        return real, os.stat(real)
+    except OSError as exc:
+        raise file_not_found(name) from exc
+
+
+def _check_link(key: bytes, name: str, expires: int | None, sig: str | None, audio: os.stat_result) -> None:
+    assert expires is not None and sig is not None
+    if not hmac.compare_digest(sig.lower().encode(), signature(key, name, expires, audio).encode()):
+        raise ApiError(403, ErrorCode.INVALID_LINK, "the link's signature does not match this recording", name)
     if expires < time.time():
         raise ApiError(403, ErrorCode.INVALID_LINK, "the link has expired", name)

@@ -8,6 +8,7 @@ then the upload is answered exactly as POST /transcribe answers for that file.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -22,8 +23,9 @@ from transcriber.api.multipart import Form, read_form
 from transcriber.api.routes.transcribe import answer, request_settings
 from transcriber.api.schemas import CompletedResponse, ErrorResponse, QueuedResponse, UploadRequest
 from transcriber.api.service import ApiError, TranscriptionService, printable
-from transcriber.errors import ErrorCode
-from transcriber.folder.intake import Existing, Incoming, NameTaken
+from transcriber.errors import ErrorCode, InvalidFilename
+from transcriber.folder.filenames import destination
+from transcriber.folder.intake import Arrival, Existing, Incoming, NameTaken
 
 log = logging.getLogger("API")
 
@@ -48,8 +50,11 @@ def router(context: ApiContext) -> APIRouter:
     routes = APIRouter(dependencies=[context.authorised])
 
     def open_file(filename: str, fields: dict[str, str]) -> Incoming:
-        """Refuse a bad name before a byte is written (the ``filename`` field, when it came first)."""
-        upload_name(service, fields.get("filename") or filename)
+        """Refuse a bad ``filename`` field sent before the file before a byte is written.  The
+        file's own name (a browser's Blob is "blob") is checked at the end: a field after it
+        may replace it."""
+        if fields.get("filename"):
+            upload_name(service, fields["filename"])
         return Incoming(service.folder.root)
 
     @routes.post("/upload", status_code=202, response_model=QueuedResponse,
@@ -68,13 +73,7 @@ def router(context: ApiContext) -> APIRouter:
             debug = body.debug if body.debug is not None else config.api.debug
             settings = request_settings(daemon, body, debug)
             existing = Existing.OVERWRITE if body.overwrite else Existing.RENAME if body.rename else Existing.REFUSE
-            if existing is Existing.OVERWRITE:
-                state = await run_in_threadpool(service.state, body.filename)
-                if state.job is not None and state.job.is_active:
-                    raise ApiError(409, ErrorCode.FILE_EXISTS, "the file of that name is being transcribed: "
-                                   "DELETE it first, or upload under another name", body.filename)
-            arrival = await run_in_threadpool(incoming.place, service.folder.root / body.filename, existing,
-                                              daemon.write_formats)
+            arrival = await run_in_threadpool(_place, service, incoming, body.filename, existing)
         except NameTaken as exc:
             raise ApiError(409, ErrorCode.FILE_EXISTS, "a file of that name is in the shared folder with other "
                            "content", str(form.fields.get("filename") or form.filename)) from exc
@@ -83,7 +82,7 @@ def router(context: ApiContext) -> APIRouter:
         finally:
             if form.file is not None:
                 form.file.discard()  # a no-op once placed
-        name = arrival.path.relative_to(service.folder.root).as_posix()
+        name = unicodedata.normalize("NFC", arrival.path.relative_to(service.folder.root).as_posix())
         log.info("Upload of %s: %s, %d bytes, sha256 %s", name, arrival.placed.value, arrival.size, arrival.sha256)
         state = await run_in_threadpool(service.state, name)
         extra = {"upload": {"filename": name, "size_bytes": arrival.size, "sha256": arrival.sha256,
@@ -92,6 +91,23 @@ def router(context: ApiContext) -> APIRouter:
                             extra=extra)
 
     return routes
+
+
+def _place(service: TranscriptionService, incoming: Incoming, name: str, existing: Existing) -> Arrival:
+    """``incoming`` under ``name`` (or the twin of it on disk, NFD or NFC), in one thread hop with
+    the check that a file replaced has no job (queued, waiting or being transcribed)."""
+    try:
+        target = destination(name, service.folder.root)
+    except InvalidFilename as exc:
+        raise ApiError(400, ErrorCode.INVALID_FILENAME, str(exc), name) from exc
+    if not target.parent.is_dir():
+        raise ApiError(400, ErrorCode.INVALID_FILENAME, "no such subfolder in the shared folder", name)
+    if existing is Existing.OVERWRITE and target.exists():
+        job = service.state(name).job
+        if job is not None and job.is_active:
+            raise ApiError(409, ErrorCode.FILE_EXISTS, f"the file of that name has a job ({job.status.value}): "
+                           "DELETE it first, or upload under another name", name)
+    return incoming.place(target, existing, service.daemon.write_formats)
 
 
 def upload_name(service: TranscriptionService, name: str | None) -> str:
