@@ -21,14 +21,12 @@ import itertools
 import json
 import multiprocessing
 import random
-import threading
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from bench.harness import RssRise
 from transcriber.domain.transcript import speaker_summary
 from transcriber.exports import EXPORTS, render_bytes, stream
 
@@ -150,24 +148,9 @@ def _rss_child(minutes: float, fmt: str) -> float:
     result = synthetic_result(minutes)
     _drain(synthetic_result(1), fmt)  # modules and templates loaded: only this rendering is counted
     gc.collect()
-    process = psutil.Process()
-    before = process.memory_info().rss
-    peak = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.001):
-            peak[0] = max(peak[0], process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    with RssRise() as memory:
         _drain(result, fmt)
-    finally:
-        done.set()
-        sampler.join()
-    peak[0] = max(peak[0], process.memory_info().rss)
-    return round((peak[0] - before) / 2**20, 1)
+    return round(memory.rise / 2**20, 1)
 
 
 def _print_table(figures: dict[str, Any]) -> None:

@@ -24,6 +24,36 @@ BATCH_SIZE = 4  # transcriber's default on a CPU; the same for every contender
 RESULTS = REPO / "bench" / "results"
 
 
+class RssRise:
+    """How far one process's resident memory rises inside a ``with`` block: sampled every
+    ``interval`` seconds by a thread, in bytes (``rise``)."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.001) -> None:
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.before = self.peak = 0
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> RssRise:
+        self.before = self.peak = self.process.memory_info().rss
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._sampler.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def rise(self) -> int:
+        return self.peak - self.before
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+
 class PeakMemory(threading.Thread):
     """Samples the resident memory of a process tree every 50 ms; ``at_peak`` is
     how the highest sample divides between the processes (``role``)."""

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from bench import audio
 from bench.api_load import _wrk
-from bench.harness import Daemon, mb, wait_until
+from bench.harness import Daemon, RssRise, mb, wait_until
 
 
 def run(workdir: Path, megabytes: int = 200, clients: int = 20, concurrent_megabytes: int = 10,
@@ -68,31 +67,17 @@ def _noise_wav(path: Path, megabytes: int) -> Path:
 
 
 def _large(base: str, path: Path, pid: int, shared: Path) -> dict[str, Any]:
-    process = psutil.Process(pid)
-    before = process.memory_info().rss
-    peak = [before]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.005):
-            peak[0] = max(peak[0], process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     started = time.perf_counter()
-    try:
+    with RssRise(pid, interval=0.005) as memory:
         answer = _curl(base, path, path.name)
-    finally:
-        seconds = time.perf_counter() - started
-        done.set()
-        sampler.join()
+    seconds = time.perf_counter() - started
     size = path.stat().st_size
     stored = shared / path.name
     assert answer.startswith("202") or answer.startswith("200"), answer[:300]
     assert stored.stat().st_size == size and _sha256(stored) == _sha256(path)
     assert not list(shared.glob(".upload-*")), "a temporary upload file was left"
     return {"bytes": size, "seconds": round(seconds, 2), "mb_per_second": round(size / 2**20 / seconds, 1),
-            "daemon_rss_before_mb": round(mb(before), 1), "daemon_rss_growth_mb": round(mb(peak[0] - before), 1)}
+            "daemon_rss_before_mb": round(mb(memory.before), 1), "daemon_rss_growth_mb": round(mb(memory.rise), 1)}
 
 
 def _concurrent(base: str, path: Path, clients: int, transcribing: str, shared: Path) -> dict[str, Any]:

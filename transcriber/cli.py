@@ -69,10 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         return _transcribe(config, args)
     if args.command == "models":
         return _models(config, args)
-    if args.command == "export":
-        return _export(args)
-    if args.command == "edits":
-        return _edits(config, args)
+    try:
+        if args.command == "export":
+            return _export(args)
+        if args.command == "edits":
+            return _edits(config, args)
+    except SidecarUnreadable as exc:  # a .edits out of reach: never read as none
+        print(exc.message, file=sys.stderr)
+        return 1
     return run_daemon(config)
 
 
@@ -233,9 +237,6 @@ def _export(args: argparse.Namespace) -> int:
     except MalformedResult as exc:
         print(f"cannot render {sidecars.result_path(audio).name}: {exc}", file=sys.stderr)
         return 1
-    except SidecarUnreadable as exc:
-        print(exc.message, file=sys.stderr)
-        return 1
     return _write(document, args.format, args.output)
 
 
@@ -272,20 +273,12 @@ def _edits(config: Config, args: argparse.Namespace) -> int:
         except EditConflict as exc:
             print(f"{exc.code}: {exc.message}", file=sys.stderr)
             return 2
-        except SidecarUnreadable as exc:
-            print(exc.message, file=sys.stderr)
-            return 1
         except OSError as exc:
             print(f"cannot save the corrections: {exc}", file=sys.stderr)
             return 1
         finally:
             lock.release()
-    try:
-        edits = sidecars.read_edits(audio)
-    except SidecarUnreadable as exc:
-        print(exc.message, file=sys.stderr)
-        return 1
-    print(json.dumps(corrections.to_dict(edits), ensure_ascii=False, indent=2))
+    print(json.dumps(corrections.to_dict(sidecars.read_edits(audio)), ensure_ascii=False, indent=2))
     return 0
 
 
